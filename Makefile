@@ -1,0 +1,307 @@
+# dmaudio — diffusion models for audio, in C.  GNU make.
+#
+#   make                 library, the dmaudio command and the LV2 bundle, into $(BUILD)/
+#   make deps            install the Debian packages that are missing (apt-get; sudo if not root)
+#   make test            deps + build + run the test suite (tests/run.sh), prints "N passed, M failed"
+#   make check           the same suite under AddressSanitizer + UBSan, in build-asan/
+#   make valgrind        $(VALGRIND_TESTS) under valgrind (definite leaks are errors)
+#   make demo            (to come)
+#   make install         PREFIX=/usr/local DESTDIR= LV2DIR=$(PREFIX)/lib/lv2
+#   make uninstall       the same variables
+#   make clean           remove build/ and build-asan/
+#
+# Switches: BUILD=dir (default build), NO_OMP=1 (no OpenMP), NATIVE=1 (-march=native),
+# SANITIZE=1 (address,undefined; or a list such as SANITIZE=address), V=1 (show commands).
+# CFLAGS (default -O2 -g), CPPFLAGS, LDFLAGS and LDLIBS from the command line or the
+# environment are added to the flags the build needs.
+
+# Debian packages installed by `make deps`; add to this list, nothing else needs to change.
+DEB_PACKAGES = build-essential pkg-config libopenblas-dev libcmocka-dev libsndfile1-dev \
+               libfftw3-dev libsamplerate0-dev portaudio19-dev lv2-dev liblilv-dev \
+               lilv-utils valgrind
+
+# pkg-config modules.  LIB_PKGS are linked into libdmaudio and everything built on it.
+BLAS_PKGS   = openblas
+AUDIO_PKGS  = sndfile fftw3f samplerate portaudio-2.0
+LIB_PKGS    = $(BLAS_PKGS) $(AUDIO_PKGS)
+PLUGIN_PKGS = lv2
+TEST_PKGS   = cmocka
+
+VERSION   = 0.1.0
+SOVERSION = 0
+
+CC         ?= cc
+AR         ?= ar
+PKG_CONFIG ?= pkg-config
+CFLAGS     ?= -O2 -g
+
+BUILD ?= build
+
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+DATADIR    ?= $(PREFIX)/share
+LV2DIR     ?= $(PREFIX)/lib/lv2
+
+LIB_EXT = .so
+
+VALGRIND       ?= valgrind
+VALGRIND_FLAGS ?= --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite -q
+VALGRIND_TESTS ?= test_unet
+
+# ---------------------------------------------------------------------------------------------
+# flags
+
+# pkg-config is asked once per make run, quietly: on a bare machine `make deps` must parse
+# before pkg-config exists.  A missing module stops the build that needs it, with a message.
+pc_missing = $(foreach p,$(1),$(if $(shell $(PKG_CONFIG) --exists $(p) 2>/dev/null && echo y),,$(p)))
+MISSING_LIB    := $(call pc_missing,$(LIB_PKGS))
+MISSING_PLUGIN := $(call pc_missing,$(PLUGIN_PKGS))
+MISSING_TEST   := $(call pc_missing,$(TEST_PKGS))
+LIB_PC_CFLAGS    := $(shell $(PKG_CONFIG) --cflags $(LIB_PKGS) 2>/dev/null)
+LIB_PC_LIBS      := $(shell $(PKG_CONFIG) --libs $(LIB_PKGS) 2>/dev/null)
+PLUGIN_PC_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PLUGIN_PKGS) 2>/dev/null)
+TEST_PC_CFLAGS   := $(shell $(PKG_CONFIG) --cflags $(TEST_PKGS) 2>/dev/null)
+TEST_PC_LIBS     := $(shell $(PKG_CONFIG) --libs $(TEST_PKGS) 2>/dev/null)
+need_pkgs = $(if $(strip $(1)),$(error missing pkg-config modules: $(strip $(1)) -- run `make deps`))
+
+ifeq ($(NO_OMP),1)
+  OMP_FLAGS =
+  OMP_WARN  = -Wno-unknown-pragmas
+  OMP_PC    =
+else
+  OMP_FLAGS = -fopenmp
+  OMP_WARN  =
+  OMP_PC    = -fopenmp
+endif
+
+ifeq ($(NATIVE),1)
+  ARCH_FLAGS = -march=native
+endif
+
+comma := ,
+ifneq ($(filter-out 0,$(SANITIZE)),)
+  SAN_LIST  = $(if $(filter 1,$(SANITIZE)),address$(comma)undefined,$(SANITIZE))
+  SAN_FLAGS = -fsanitize=$(SAN_LIST) -fno-omit-frame-pointer -fno-sanitize-recover=all
+  NO_UNDEF  =
+else
+  NO_UNDEF  = -Wl,--no-undefined
+endif
+
+ALL_CPPFLAGS = -D_GNU_SOURCE -Icore/include -Icore/src $(LIB_PC_CFLAGS) $(CPPFLAGS)
+ALL_CFLAGS   = -std=c11 -Wall -Wextra -fPIC $(OMP_FLAGS) $(OMP_WARN) $(ARCH_FLAGS) $(SAN_FLAGS) \
+               $(CFLAGS)
+DEP_FLAGS    = -MMD -MP
+ALL_LDFLAGS  = $(OMP_FLAGS) $(SAN_FLAGS) -Wl,--as-needed $(LDFLAGS)
+ALL_LDLIBS   = $(LIB_PC_LIBS) -lm $(LDLIBS)
+
+ifeq ($(V),1)
+  Q =
+  say =
+else
+  Q = @
+  say = @printf '  %-6s %s\n' $(1) $(2);
+endif
+
+# ---------------------------------------------------------------------------------------------
+# what gets built
+
+OBJ = $(BUILD)/obj
+
+CORE_SRCS   := $(sort $(wildcard core/src/*.c))
+CLI_SRCS    := $(sort $(wildcard cli/*.c))
+PLUGIN_SRCS := $(sort $(wildcard plugin/*.c))
+TEST_SRCS   := $(sort $(wildcard tests/test_*.c))
+FIXTURE_SRC := $(wildcard tests/fixture.c)
+HEADERS     := $(sort $(wildcard core/include/*.h))
+MODELS      := $(sort $(wildcard models/*.dmm))
+
+CORE_OBJS    = $(CORE_SRCS:%.c=$(OBJ)/%.o)
+CLI_OBJS     = $(CLI_SRCS:%.c=$(OBJ)/%.o)
+PLUGIN_OBJS  = $(PLUGIN_SRCS:%.c=$(OBJ)/%.o)
+TEST_OBJS    = $(TEST_SRCS:%.c=$(OBJ)/%.o)
+FIXTURE_OBJ  = $(FIXTURE_SRC:%.c=$(OBJ)/%.o)
+ALL_OBJS     = $(CORE_OBJS) $(CLI_OBJS) $(PLUGIN_OBJS) $(TEST_OBJS) $(FIXTURE_OBJ)
+
+LIB_A       = $(BUILD)/libdmaudio.a
+LIB_SO      = $(BUILD)/libdmaudio.so.$(SOVERSION)
+LIB_SO_LINK = $(BUILD)/libdmaudio.so
+BIN         = $(BUILD)/dmaudio
+BUNDLE      = $(BUILD)/lv2/dmaudio.lv2
+BUNDLE_SO   = $(BUNDLE)/dmaudio$(LIB_EXT)
+BUNDLE_TTL  = $(BUNDLE)/manifest.ttl $(BUNDLE)/dmaudio.ttl
+TEST_BINS   = $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
+
+# Records the compile and link lines, so that changing a switch (NO_OMP, SANITIZE, CFLAGS...)
+# rebuilds everything; rewritten only when it changes.
+FLAGS_STAMP = $(BUILD)/.flags
+FLAGS_LINE  = $(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) | $(ALL_LDFLAGS) $(ALL_LDLIBS)
+
+.PHONY: all lib bin plugin tests test test-nodeps check valgrind deps demo \
+        install uninstall clean FORCE
+
+all: lib bin plugin
+
+lib: $(LIB_A) $(LIB_SO) $(LIB_SO_LINK)
+bin: $(BIN)
+plugin: $(BUNDLE_SO) $(BUNDLE_TTL)
+tests: $(TEST_BINS)
+
+# ---------------------------------------------------------------------------------------------
+# compile and link
+
+$(FLAGS_STAMP): FORCE
+	@mkdir -p $(@D)
+	@printf '%s\n' '$(FLAGS_LINE)' | cmp -s - $@ || printf '%s\n' '$(FLAGS_LINE)' > $@
+
+$(CORE_OBJS) $(CLI_OBJS): $(OBJ)/%.o: %.c $(FLAGS_STAMP)
+	$(call need_pkgs,$(MISSING_LIB))
+	@mkdir -p $(@D)
+	$(call say,CC,$<)
+	$(Q)$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(DEP_FLAGS) -c $< -o $@
+
+# The plugin exports lv2_descriptor only (LV2_SYMBOL_EXPORT); everything else is hidden.
+$(PLUGIN_OBJS): $(OBJ)/%.o: %.c $(FLAGS_STAMP)
+	$(call need_pkgs,$(MISSING_LIB) $(MISSING_PLUGIN))
+	@mkdir -p $(@D)
+	$(call say,CC,$<)
+	$(Q)$(CC) $(ALL_CPPFLAGS) $(PLUGIN_PC_CFLAGS) $(ALL_CFLAGS) -fvisibility=hidden \
+		$(DEP_FLAGS) -c $< -o $@
+
+$(TEST_OBJS) $(FIXTURE_OBJ): $(OBJ)/%.o: %.c $(FLAGS_STAMP)
+	$(call need_pkgs,$(MISSING_LIB) $(MISSING_TEST))
+	@mkdir -p $(@D)
+	$(call say,CC,$<)
+	$(Q)$(CC) $(ALL_CPPFLAGS) -Itests $(TEST_PC_CFLAGS) $(ALL_CFLAGS) $(DEP_FLAGS) -c $< -o $@
+
+$(LIB_A): $(CORE_OBJS)
+	@mkdir -p $(@D)
+	$(call say,AR,$@)
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
+
+$(LIB_SO): $(CORE_OBJS)
+	@mkdir -p $(@D)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) $(NO_UNDEF) -shared -Wl,-soname,$(notdir $@) -o $@ $^ $(ALL_LDLIBS)
+
+$(LIB_SO_LINK): $(LIB_SO)
+	$(Q)ln -sf $(notdir $<) $@
+
+$(BIN): $(CLI_OBJS) $(LIB_A)
+	@mkdir -p $(@D)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(CLI_OBJS) $(LIB_A) $(ALL_LDLIBS)
+
+# --exclude-libs keeps libdmaudio's symbols out of the plugin's dynamic table, so two plugins
+# (or a host that links another libdmaudio) never resolve each other's functions.
+$(BUNDLE_SO): $(PLUGIN_OBJS) $(LIB_A)
+	@mkdir -p $(@D)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) $(NO_UNDEF) -shared -Wl,--exclude-libs,ALL -o $@ \
+		$(PLUGIN_OBJS) $(LIB_A) $(ALL_LDLIBS)
+
+$(BUNDLE)/%.ttl: plugin/%.ttl.in
+	@mkdir -p $(@D)
+	$(call say,GEN,$@)
+	$(Q)sed -e 's/@LIB_EXT@/$(LIB_EXT)/g' $< > $@.tmp && mv $@.tmp $@
+
+$(TEST_BINS): $(BUILD)/tests/%: $(OBJ)/tests/%.o $(FIXTURE_OBJ) $(LIB_A)
+	@mkdir -p $(@D)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(FIXTURE_OBJ) $(LIB_A) $(TEST_PC_LIBS) $(ALL_LDLIBS)
+
+-include $(ALL_OBJS:.o=.d)
+
+# ---------------------------------------------------------------------------------------------
+# tests
+
+# deps first, then a fresh make: its pkg-config answers see what deps just installed.
+test: deps
+	@$(MAKE) --no-print-directory test-nodeps
+
+test-nodeps: all tests
+	bash tests/run.sh $(BUILD)
+
+# If LeakSanitizer ever reports libgomp/OpenBLAS internals, list them (and only them) in
+# tests/lsan.supp; it is used when it exists.  None is needed so far.
+LSAN_SUPP = $(wildcard $(CURDIR)/tests/lsan.supp)
+
+check: deps
+	@ASAN_OPTIONS=detect_leaks=1 \
+	 $(if $(LSAN_SUPP),LSAN_OPTIONS=suppressions=$(LSAN_SUPP):print_suppressions=0) \
+	 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	 $(MAKE) --no-print-directory BUILD=build-asan SANITIZE=1 test-nodeps
+
+valgrind: deps
+	@$(MAKE) --no-print-directory all $(VALGRIND_TESTS:%=$(BUILD)/tests/%)
+	@set -e; for t in $(VALGRIND_TESTS); do \
+	  echo "OMP_NUM_THREADS=2 $(VALGRIND) $(VALGRIND_FLAGS) $(BUILD)/tests/$$t"; \
+	  OMP_NUM_THREADS=2 $(VALGRIND) $(VALGRIND_FLAGS) $(BUILD)/tests/$$t; \
+	done
+
+# Installs the missing packages of DEB_PACKAGES; quick and silent when none is missing.
+deps:
+	@if ! command -v dpkg-query >/dev/null 2>&1; then \
+	  echo "make deps: no dpkg-query (not Debian?); install by hand: $(DEB_PACKAGES)"; exit 0; \
+	fi; \
+	have=$$(dpkg-query -W -f='$${Package} $${Status}\n' $(DEB_PACKAGES) 2>/dev/null \
+	        | awk '$$NF == "installed" && $$(NF-1) == "ok" { print $$1 }'); \
+	missing=; \
+	for p in $(DEB_PACKAGES); do \
+	  case " $$(echo $$have) " in *" $$p "*) ;; *) missing="$$missing $$p";; esac; \
+	done; \
+	[ -z "$$missing" ] && exit 0; \
+	echo "make deps: installing:$$missing"; \
+	if [ "$$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi; \
+	$$sudo apt-get update && \
+	$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing
+
+# ---------------------------------------------------------------------------------------------
+# demo — the lead fills this in (generate a few clips with the bundled default model).
+demo: all
+
+# ---------------------------------------------------------------------------------------------
+# install
+
+D_BIN     = $(DESTDIR)$(BINDIR)
+D_LIB     = $(DESTDIR)$(LIBDIR)
+D_INCLUDE = $(DESTDIR)$(INCLUDEDIR)
+D_MODELS  = $(DESTDIR)$(DATADIR)/dmaudio/models
+D_BUNDLE  = $(DESTDIR)$(LV2DIR)/dmaudio.lv2
+
+install: all
+	install -d $(D_BIN) $(D_LIB) $(D_LIB)/pkgconfig $(D_INCLUDE) $(D_BUNDLE)
+	install -m 755 $(BIN) $(D_BIN)/dmaudio
+	install -m 644 $(LIB_A) $(D_LIB)/
+	install -m 755 $(LIB_SO) $(D_LIB)/
+	ln -sf $(notdir $(LIB_SO)) $(D_LIB)/$(notdir $(LIB_SO_LINK))
+	install -m 644 $(HEADERS) $(D_INCLUDE)/
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
+	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@DATADIR@|$(DATADIR)|g' \
+	    -e 's|@VERSION@|$(VERSION)|g' -e 's|@REQUIRES_PRIVATE@|$(LIB_PKGS)|g' \
+	    -e 's|@LIBS_PRIVATE@|$(strip $(OMP_PC) -lm)|g' \
+	    dmaudio.pc.in > $(D_LIB)/pkgconfig/dmaudio.pc
+	chmod 644 $(D_LIB)/pkgconfig/dmaudio.pc
+ifneq ($(MODELS),)
+	install -d $(D_MODELS)
+	install -m 644 $(MODELS) $(D_MODELS)/
+endif
+	install -m 755 $(BUNDLE_SO) $(D_BUNDLE)/
+	install -m 644 $(BUNDLE)/*.ttl $(D_BUNDLE)/
+
+uninstall:
+	rm -f $(D_BIN)/dmaudio
+	rm -f $(D_LIB)/$(notdir $(LIB_A)) $(D_LIB)/$(notdir $(LIB_SO)) $(D_LIB)/$(notdir $(LIB_SO_LINK))
+	rm -f $(D_LIB)/pkgconfig/dmaudio.pc
+	rm -f $(addprefix $(D_INCLUDE)/,$(notdir $(HEADERS)))
+	rm -f $(addprefix $(D_MODELS)/,$(notdir $(MODELS)))
+	rmdir $(D_MODELS) $(DESTDIR)$(DATADIR)/dmaudio 2>/dev/null || true
+	rm -rf $(D_BUNDLE)
+
+# ---------------------------------------------------------------------------------------------
+
+clean:
+	rm -rf build build-asan $(BUILD)
+
+FORCE:

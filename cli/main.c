@@ -1,0 +1,100 @@
+/* dmaudio — the command-line tool. A dispatch table of subcommands; usage and
+ * messages on stderr, data on stdout. Exit status: 0 success, 1 runtime error,
+ * 2 usage error. */
+#include "cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static int cmd_help(int argc, char **argv);
+static int cmd_version(int argc, char **argv);
+
+static const dm_command commands[] = {
+    {"help", "show help for dmaudio or for one subcommand", "dmaudio help [SUBCOMMAND]",
+     cmd_help},
+    {"version", "print the version of dmaudio and of its library", "dmaudio version", cmd_version},
+    {"arch", "describe a U-Net configuration: parameters, FLOPs, memory", DM_ARCH_USAGE, cmd_arch},
+};
+
+static const int n_commands = (int)(sizeof commands / sizeof commands[0]);
+
+static const dm_command *find_command(const char *name)
+{
+    for (int i = 0; i < n_commands; i++)
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    return NULL;
+}
+
+static void print_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: dmaudio [--help] [--version] SUBCOMMAND [OPTIONS]\n"
+            "\n"
+            "Diffusion models for audio: train, sample and edit sounds on a CPU.\n"
+            "\n"
+            "subcommands:\n");
+    for (int i = 0; i < n_commands; i++)
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\nRun 'dmaudio help SUBCOMMAND' or 'dmaudio SUBCOMMAND --help' for its options.\n");
+}
+
+void dm_cli_print_command_help(const dm_command *cmd, FILE *out)
+{
+    fprintf(out, "%s\n\n%s\n", cmd->usage, cmd->summary);
+}
+
+static int cmd_help(int argc, char **argv)
+{
+    if (argc < 2) {
+        print_usage(stdout);
+        return DM_EXIT_OK;
+    }
+    const dm_command *cmd = find_command(argv[1]);
+    if (!cmd) {
+        fprintf(stderr, "dmaudio: help: unknown subcommand '%s' (see 'dmaudio --help')\n", argv[1]);
+        return DM_EXIT_USAGE;
+    }
+    if (cmd->run == cmd_help || cmd->run == cmd_version) {
+        dm_cli_print_command_help(cmd, stdout);
+        return DM_EXIT_OK;
+    }
+    char *args[] = {argv[1], "--help", NULL};
+    return cmd->run(2, args);
+}
+
+static int cmd_version(int argc, char **argv)
+{
+    (void)argv;
+    if (argc > 1) {
+        fprintf(stderr, "dmaudio: version takes no arguments\n");
+        return DM_EXIT_USAGE;
+    }
+    printf("dmaudio %s (libdmaudio %s)\n", DM_CLI_VERSION, dm_version());
+    return DM_EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        print_usage(stderr);
+        return DM_EXIT_USAGE;
+    }
+    const char *name = argv[1];
+    if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0) {
+        print_usage(stdout);
+        return DM_EXIT_OK;
+    }
+    if (strcmp(name, "--version") == 0 || strcmp(name, "-V") == 0)
+        return cmd_version(1, argv + 1);
+    if (name[0] == '-') {
+        fprintf(stderr, "dmaudio: unknown option '%s' (see 'dmaudio --help')\n", name);
+        return DM_EXIT_USAGE;
+    }
+    const dm_command *cmd = find_command(name);
+    if (!cmd) {
+        fprintf(stderr, "dmaudio: '%s' is not a dmaudio subcommand (see 'dmaudio --help')\n", name);
+        return DM_EXIT_USAGE;
+    }
+    return cmd->run(argc - 1, argv + 1);
+}

@@ -1,0 +1,261 @@
+/* dmaudio — diffusion models for audio, in C.
+ *
+ * The public API of libdmaudio. Conventions:
+ *  - every name starts with dm_ / DM_; handles are opaque;
+ *  - functions that can fail return a dm_status (DM_OK == 0) and, when the caller
+ *    passes a dm_error, fill it with a one-line message (the caller owns it);
+ *  - whoever creates an object destroys it (dm_*_create / dm_*_free); pointer
+ *    arguments are borrowed for the duration of the call;
+ *  - nothing here is global: two models, or two states of one model, can be used
+ *    from different threads at the same time.
+ *
+ * Copyright (c) 2026 The dmaudio authors. MIT licence (see LICENSE).
+ */
+#ifndef DMAUDIO_H
+#define DMAUDIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define DM_VERSION_MAJOR 0
+#define DM_VERSION_MINOR 1
+#define DM_VERSION_PATCH 0
+
+/* "0.1.0" — the version of the library actually linked. */
+const char *dm_version(void);
+
+/* ------------------------------------------------------------------------ */
+/* Status codes and errors                                                   */
+/* ------------------------------------------------------------------------ */
+
+typedef enum dm_status {
+    DM_OK = 0,
+    DM_ERR_INVALID_ARGUMENT, /* a parameter is out of range or inconsistent */
+    DM_ERR_OUT_OF_MEMORY,    /* an allocation failed                        */
+    DM_ERR_IO,               /* reading or writing a file failed            */
+    DM_ERR_FORMAT,           /* a file is corrupt, truncated or hostile     */
+    DM_ERR_UNSUPPORTED,      /* valid, but not supported by this build      */
+    DM_ERR_CANCELLED,        /* an abort callback asked to stop             */
+    DM_STATUS_COUNT
+} dm_status;
+
+/* Short stable name, e.g. "invalid-argument"; "unknown" for a bad value. */
+const char *dm_status_name(dm_status status);
+/* Parses a name given by dm_status_name; returns -1 if unknown, 0 otherwise. */
+int dm_status_from_name(const char *name, dm_status *out);
+/* A sentence describing the status, e.g. "invalid argument". */
+const char *dm_status_message(dm_status status);
+
+/* Filled by a failing call when the caller passes one (it may pass NULL). */
+typedef struct dm_error {
+    dm_status status;
+    char message[256];
+} dm_error;
+
+/* ------------------------------------------------------------------------ */
+/* Counter-based random numbers (Philox4x32-10)                              */
+/* ------------------------------------------------------------------------ */
+/* Number i of the stream (seed, stream) depends only on (seed, stream, i): the
+ * same seed gives the same noise whatever the number of threads, and any slice
+ * of a stream can be drawn without drawing what comes before it. */
+
+/* The raw Philox4x32-10 block function: ctr[4], key[2] -> out[4]. */
+void dm_philox4x32(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]);
+/* out[j] = standard normal number (offset + j) of stream (seed, stream). */
+void dm_rng_normal(uint64_t seed, uint64_t stream, uint64_t offset, float *out, size_t n);
+/* out[j] = uniform number in [0, 1) (24-bit resolution), same indexing. */
+void dm_rng_uniform(uint64_t seed, uint64_t stream, uint64_t offset, float *out, size_t n);
+
+/* ------------------------------------------------------------------------ */
+/* The 1-D U-Net                                                             */
+/* ------------------------------------------------------------------------ */
+/* Defined normatively in docs/architecture.md. Tensors are float32 (B, C, L). */
+
+#define DM_MAX_LEVELS 8
+
+typedef struct dm_unet_config {
+    int in_channels;                /* audio channels (wave) or features (spec)   */
+    int out_channels;
+    int n_levels;                   /* 1..DM_MAX_LEVELS                           */
+    int channels[DM_MAX_LEVELS];    /* width of each level                        */
+    int factors[DM_MAX_LEVELS];     /* factors[l]: length ratio level l -> l+1;   */
+                                    /* even; n_levels - 1 of them are used        */
+    int blocks;                     /* residual blocks per level                  */
+    int attention[DM_MAX_LEVELS];   /* 1: self-attention after each block         */
+    int heads;                      /* attention heads (divides the widths)       */
+    int groups;                     /* GroupNorm groups (divides the widths)      */
+    int kernel;                     /* convolution kernel, odd                    */
+    int n_classes;                  /* 0: unconditional; else + a null class      */
+} dm_unet_config;
+
+/* A small mono waveform network: widths 32/64/128, factors 4/4, attention at
+ * the coarsest level, 4 groups, 4 heads, kernel 5, unconditional. */
+dm_unet_config dm_unet_default_config(void);
+/* DM_OK if the configuration is usable, else a message naming the field. */
+dm_status dm_unet_config_check(const dm_unet_config *cfg, dm_error *err);
+/* Product of the used factors: input lengths must be a multiple of it. */
+int dm_unet_length_multiple(const dm_unet_config *cfg);
+
+typedef struct dm_unet dm_unet;              /* configuration + weights (read-only when running) */
+typedef struct dm_unet_state dm_unet_state;  /* buffers for one pass at a fixed length           */
+
+/* Creates a network with freshly initialised weights (deterministic for seed). */
+dm_status dm_unet_create(const dm_unet_config *cfg, uint64_t seed, dm_unet **out, dm_error *err);
+void dm_unet_free(dm_unet *net);
+
+const dm_unet_config *dm_unet_get_config(const dm_unet *net);
+
+/* All weights are one contiguous float array of dm_unet_n_params() values, laid
+ * out as the named tensors below, in order. The pointer lives as long as net. */
+size_t dm_unet_n_params(const dm_unet *net);
+float *dm_unet_params(dm_unet *net);
+const float *dm_unet_params_const(const dm_unet *net);
+
+typedef struct dm_tensor_info {
+    const char *name;               /* e.g. "down0.res1.conv1.w" (owned by net)   */
+    int ndim;
+    int dims[3];
+    size_t offset;                  /* in floats, into dm_unet_params()           */
+    size_t size;                    /* number of floats                           */
+} dm_tensor_info;
+
+int dm_unet_n_tensors(const dm_unet *net);
+/* Fills info for tensor i (0 <= i < n_tensors); DM_ERR_INVALID_ARGUMENT otherwise. */
+dm_status dm_unet_tensor(const dm_unet *net, int i, dm_tensor_info *info);
+/* Index of the tensor with this name, or -1. */
+int dm_unet_find_tensor(const dm_unet *net, const char *name);
+
+/* Floating-point operations of one forward pass (multiply-add = 2). */
+double dm_unet_forward_flops(const dm_unet *net, int batch, int length);
+
+typedef struct dm_unet_state_params {
+    int max_batch;                  /* largest batch passed to forward (default 1) */
+    int length;                     /* samples/frames per item; a multiple of      */
+                                    /* dm_unet_length_multiple() (no default)      */
+    int train;                      /* 1: keep what backward needs + a gradient    */
+                                    /* buffer (default 0)                          */
+    int n_threads;                  /* 0: all cores (default)                      */
+} dm_unet_state_params;
+
+dm_unet_state_params dm_unet_state_default_params(void);
+
+/* Allocates every buffer a pass needs: forward and backward never allocate. */
+dm_status dm_unet_state_create(const dm_unet *net, const dm_unet_state_params *params,
+                               dm_unet_state **out, dm_error *err);
+void dm_unet_state_free(dm_unet_state *st);
+
+/* y = net(x, t, cls).  x: (batch, in_channels, length), t: (batch) noise levels
+ * in [0, 1], cls: (batch) class indices, n_classes meaning "no class" (may be
+ * NULL: all null); y: (batch, out_channels, length). batch <= max_batch. */
+dm_status dm_unet_forward(const dm_unet *net, dm_unet_state *st, int batch,
+                          const float *x, const float *t, const int *cls,
+                          float *y, dm_error *err);
+
+/* After a forward pass on a train state: adds d(loss)/d(params) into the
+ * state's gradient buffer and, when dx is not NULL, writes d(loss)/dx.
+ * dy is d(loss)/dy, shaped like y. */
+dm_status dm_unet_backward(const dm_unet *net, dm_unet_state *st,
+                           const float *dy, float *dx, dm_error *err);
+
+/* The gradient buffer (dm_unet_n_params() floats, same layout as the weights),
+ * NULL for a state created without train. Gradients accumulate: zero them
+ * explicitly. */
+float *dm_unet_state_grads(dm_unet_state *st);
+void dm_unet_state_zero_grads(dm_unet_state *st);
+int dm_unet_state_length(const dm_unet_state *st);
+/* Bytes held by the state's buffers. */
+size_t dm_unet_state_bytes(const dm_unet_state *st);
+
+/* ------------------------------------------------------------------------ */
+/* Noise schedules and the forward process                                   */
+/* ------------------------------------------------------------------------ */
+/* Discrete time t = 0..T (t = 0 is clean audio) with alpha_t = 1 - beta_t and
+ * abar_t = prod_{i<=t} alpha_i. The continuous view u in [0, 1] interpolates
+ * log(abar) linearly between u = t/T grid points, giving (alpha, sigma) =
+ * (sqrt(abar), sqrt(1 - abar)) for every u, and the Karras/VE noise level
+ * sigma_ve = sigma / alpha. The network's time input is u. */
+
+typedef enum dm_schedule_kind {
+    DM_SCHEDULE_LINEAR,          /* DDPM: beta linear from beta_start to beta_end  */
+    DM_SCHEDULE_COSINE,          /* improved DDPM: abar = f(t/T)/f(0), beta <= 0.999 */
+    DM_SCHEDULE_COUNT
+} dm_schedule_kind;
+
+const char *dm_schedule_name(dm_schedule_kind kind);
+int dm_schedule_from_name(const char *name, dm_schedule_kind *out);
+
+#define DM_MAX_TIMESTEPS 4096
+
+typedef struct dm_schedule {
+    dm_schedule_kind kind;
+    int steps;                   /* T (1000)                                       */
+    double beta_start, beta_end; /* linear: 1e-4, 0.02                             */
+    double cosine_s;             /* cosine offset s (0.008)                        */
+    double abar[DM_MAX_TIMESTEPS + 1]; /* filled by dm_schedule_init, abar[0] = 1  */
+} dm_schedule;
+
+/* Fills abar[] for kind with the published defaults (T = 1000). */
+dm_status dm_schedule_init(dm_schedule *s, dm_schedule_kind kind, int steps, dm_error *err);
+double dm_schedule_alpha_bar(const dm_schedule *s, int t);   /* t in 0..T        */
+double dm_schedule_beta(const dm_schedule *s, int t);        /* t in 1..T        */
+/* Continuous view: u in [0, 1] -> alpha, sigma with alpha^2 + sigma^2 = 1. */
+void dm_schedule_alpha_sigma(const dm_schedule *s, double u, double *alpha, double *sigma);
+/* Inverse of the continuous view: the u whose sigma/alpha equals sigma_ve. */
+double dm_schedule_u_from_sigma(const dm_schedule *s, double sigma_ve);
+double dm_schedule_sigma_min(const dm_schedule *s);          /* at t = 1         */
+double dm_schedule_sigma_max(const dm_schedule *s);          /* at t = T         */
+/* Karras et al. (2022) spacing: n sigmas from sigma_max to sigma_min with
+ * rho (7), then a final 0 (out has n + 1 values). */
+void dm_karras_sigmas(double sigma_min, double sigma_max, double rho, int n, double *out);
+
+/* Forward process. One step: x_t = sqrt(alpha_t) x_{t-1} + sqrt(1 - alpha_t) eps.
+ * Closed form: x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps. n floats each. */
+void dm_diffuse_step(const dm_schedule *s, int t, const float *x_prev, const float *eps,
+                     float *x_t, size_t n);
+void dm_diffuse(const dm_schedule *s, int t, const float *x0, const float *eps, float *x_t,
+                size_t n);
+
+/* Prediction targets and their conversions, at a noise level (alpha, sigma):
+ * x_t = alpha x0 + sigma eps, v = alpha eps - sigma x0. */
+typedef enum dm_prediction { DM_PREDICT_EPS, DM_PREDICT_V, DM_PREDICTION_COUNT } dm_prediction;
+const char *dm_prediction_name(dm_prediction p);
+int dm_prediction_from_name(const char *name, dm_prediction *out);
+/* From the network's output and x_t, the implied x0 and eps (either may be NULL). */
+void dm_prediction_to_x0_eps(dm_prediction p, double alpha, double sigma, const float *x_t,
+                             const float *out, float *x0, float *eps, size_t n);
+/* The training target for a given x0 and eps. */
+void dm_prediction_target(dm_prediction p, double alpha, double sigma, const float *x0,
+                          const float *eps, float *target, size_t n);
+
+/* ------------------------------------------------------------------------ */
+/* Samplers (the reverse process)                                            */
+/* ------------------------------------------------------------------------ */
+
+typedef enum dm_sampler_kind {
+    DM_SAMPLER_DDPM,             /* ancestral, posterior variance (Ho et al. 2020)   */
+    DM_SAMPLER_DDIM,             /* Song et al. 2021, eta = 0 deterministic          */
+    DM_SAMPLER_DPMPP_2M,         /* DPM-Solver++(2M), Lu et al. 2022, Karras sigmas  */
+    DM_SAMPLER_EULER,            /* Karras et al. 2022, Euler                        */
+    DM_SAMPLER_HEUN,             /* Karras et al. 2022, Heun (2 evaluations a step)  */
+    DM_SAMPLER_COUNT
+} dm_sampler_kind;
+
+const char *dm_sampler_name(dm_sampler_kind kind);   /* "ddpm" "ddim" "dpmpp-2m" "euler" "heun" */
+int dm_sampler_from_name(const char *name, dm_sampler_kind *out);
+int dm_sampler_default_steps(dm_sampler_kind kind);
+
+/* Called once per network evaluation; return non-zero to cancel. */
+typedef int (*dm_progress_fn)(void *user_data, int step, int n_steps);
+
+/* Spherical interpolation of two noise tensors (for seed interpolation). */
+void dm_slerp(const float *a, const float *b, double f, float *out, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* DMAUDIO_H */

@@ -1,0 +1,40 @@
+/* Internal helpers shared by the library's sources. Not installed. */
+#ifndef DM_INTERNAL_H
+#define DM_INTERNAL_H
+
+#include "dmaudio.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#if defined(__GNUC__)
+#define DM_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define DM_PRINTF(a, b)
+#endif
+
+/* Fills err (when not NULL) and returns status, so that callers can write
+ * `return dm_fail(err, DM_ERR_FORMAT, "%s: truncated", path);`. */
+dm_status dm_fail(dm_error *err, dm_status status, const char *fmt, ...) DM_PRINTF(3, 4);
+
+/* 64-byte aligned allocations, zero-filled; NULL on failure or overflow. */
+void *dm_alloc(size_t count, size_t size);
+void dm_free(void *p);
+
+/* Row-major single-precision GEMM: C = alpha * op(A) op(B) + beta * C, where
+ * op(A) is M x K and op(B) is K x N. The one place the matrix-multiply backend
+ * (OpenBLAS's cblas_sgemm today) is called. */
+void dm_sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha,
+              const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
+
+/* Thread count for the calling thread's next passes (OpenMP regions and the
+ * GEMM backend); 0 means all cores. Returns the previous OpenMP setting. */
+int dm_threads_begin(int n_threads);
+void dm_threads_end(int previous);
+int dm_cpu_count(void);
+
+#endif

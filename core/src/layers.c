@@ -1,0 +1,504 @@
+/* Layers, forward and backward. Shapes and conventions are in layers.h. */
+#include "layers.h"
+#include "internal.h"
+
+#include <math.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------------ */
+/* Conv1d via im2col + GEMM                                                  */
+/* ------------------------------------------------------------------------ */
+
+int dm_conv1d_out_len(int L, int K, int stride, int pad, int dil)
+{
+    int span = dil * (K - 1) + 1;
+    if (stride <= 0 || L + 2 * pad < span)
+        return 0;
+    return (L + 2 * pad - span) / stride + 1;
+}
+
+/* A pointwise conv reads its input directly as the GEMM operand. */
+static int conv_is_pointwise(const dm_conv1d_shape *s)
+{
+    return s->K == 1 && s->stride == 1 && s->pad == 0;
+}
+
+size_t dm_conv1d_scratch(const dm_conv1d_shape *s)
+{
+    if (conv_is_pointwise(s))
+        return 0;
+    return 2 * (size_t)s->Cin * s->K * s->Lout;
+}
+
+/* col (Cin*K, Lout): col[c*K+k][i] = x[c][i*stride - pad + k*dil], 0 outside. */
+static void im2col(float *col, const float *x, const dm_conv1d_shape *s)
+{
+    const int Lin = s->Lin, Lout = s->Lout, K = s->K;
+#pragma omp parallel for schedule(static)
+    for (int c = 0; c < s->Cin; c++) {
+        for (int k = 0; k < K; k++) {
+            float *row = col + ((size_t)c * K + k) * Lout;
+            const float *xc = x + (size_t)c * Lin;
+            int pos = k * s->dil - s->pad;
+            for (int i = 0; i < Lout; i++, pos += s->stride)
+                row[i] = (pos >= 0 && pos < Lin) ? xc[pos] : 0.0f;
+        }
+    }
+}
+
+/* The adjoint of im2col: dx[c][pos] += dcol[c*K+k][i]. Threads own channels. */
+static void col2im_add(float *dx, const float *dcol, const dm_conv1d_shape *s)
+{
+    const int Lin = s->Lin, Lout = s->Lout, K = s->K;
+#pragma omp parallel for schedule(static)
+    for (int c = 0; c < s->Cin; c++) {
+        float *dxc = dx + (size_t)c * Lin;
+        for (int k = 0; k < K; k++) {
+            const float *row = dcol + ((size_t)c * K + k) * Lout;
+            int pos = k * s->dil - s->pad;
+            for (int i = 0; i < Lout; i++, pos += s->stride)
+                if (pos >= 0 && pos < Lin)
+                    dxc[pos] += row[i];
+        }
+    }
+}
+
+void dm_conv1d_forward(float *out, const float *inp, const float *w, const float *bias,
+                       const dm_conv1d_shape *s, float *scratch)
+{
+    const int CK = s->Cin * s->K;
+    for (int b = 0; b < s->B; b++) {
+        const float *x = inp + (size_t)b * s->Cin * s->Lin;
+        float *y = out + (size_t)b * s->Cout * s->Lout;
+        const float *col = x;
+        if (!conv_is_pointwise(s)) {
+            im2col(scratch, x, s);
+            col = scratch;
+        }
+#pragma omp parallel for schedule(static)
+        for (int o = 0; o < s->Cout; o++) {
+            float v = bias ? bias[o] : 0.0f;
+            for (int i = 0; i < s->Lout; i++)
+                y[(size_t)o * s->Lout + i] = v;
+        }
+        /* y (Cout, Lout) += w (Cout, Cin*K) . col (Cin*K, Lout) */
+        dm_sgemm(false, false, s->Cout, s->Lout, CK, 1.0f, w, CK, col, s->Lout, 1.0f, y, s->Lout);
+    }
+}
+
+void dm_conv1d_backward(float *dinp, float *dw, float *dbias, const float *dout,
+                        const float *inp, const float *w, const dm_conv1d_shape *s,
+                        float *scratch)
+{
+    const int CK = s->Cin * s->K;
+    const int pointwise = conv_is_pointwise(s);
+    float *col = scratch;
+    float *dcol = pointwise ? NULL : scratch + (size_t)CK * s->Lout;
+    for (int b = 0; b < s->B; b++) {
+        const float *x = inp + (size_t)b * s->Cin * s->Lin;
+        const float *dy = dout + (size_t)b * s->Cout * s->Lout;
+        const float *colb = x;
+        if (!pointwise && dw) {
+            im2col(col, x, s);
+            colb = col;
+        }
+        /* dw (Cout, CK) += dy (Cout, Lout) . col^T (Lout, CK) */
+        if (dw)
+            dm_sgemm(false, true, s->Cout, CK, s->Lout, 1.0f, dy, s->Lout, colb, s->Lout, 1.0f,
+                     dw, CK);
+        if (dinp) {
+            float *dx = dinp + (size_t)b * s->Cin * s->Lin;
+            /* dcol (CK, Lout) = w^T (CK, Cout) . dy (Cout, Lout) */
+            if (pointwise) {
+                dm_sgemm(true, false, CK, s->Lout, s->Cout, 1.0f, w, CK, dy, s->Lout, 1.0f, dx,
+                         s->Lout);
+            } else {
+                dm_sgemm(true, false, CK, s->Lout, s->Cout, 1.0f, w, CK, dy, s->Lout, 0.0f, dcol,
+                         s->Lout);
+                col2im_add(dx, dcol, s);
+            }
+        }
+    }
+    if (dbias) {
+#pragma omp parallel for schedule(static)
+        for (int o = 0; o < s->Cout; o++) {
+            double sum = 0.0;
+            for (int b = 0; b < s->B; b++) {
+                const float *dy = dout + ((size_t)b * s->Cout + o) * s->Lout;
+                for (int i = 0; i < s->Lout; i++)
+                    sum += dy[i];
+            }
+            dbias[o] += (float)sum;
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* GroupNorm                                                                 */
+/* ------------------------------------------------------------------------ */
+
+#define DM_GN_EPS 1e-5
+
+void dm_groupnorm_forward(float *out, float *stats, const float *inp, const float *gamma,
+                          const float *beta, int B, int C, int L, int G)
+{
+    const int cg = C / G;
+    const size_t n = (size_t)cg * L;
+#pragma omp parallel for schedule(static)
+    for (int bg = 0; bg < B * G; bg++) {
+        int b = bg / G, g = bg % G;
+        const float *x = inp + ((size_t)b * C + (size_t)g * cg) * L;
+        float *y = out + ((size_t)b * C + (size_t)g * cg) * L;
+        double sum = 0.0;
+        for (size_t i = 0; i < n; i++)
+            sum += x[i];
+        double mean = sum / (double)n, var = 0.0;
+        for (size_t i = 0; i < n; i++) {
+            double d = x[i] - mean;
+            var += d * d;
+        }
+        var /= (double)n;
+        double rstd = 1.0 / sqrt(var + DM_GN_EPS);
+        stats[2 * bg] = (float)mean;
+        stats[2 * bg + 1] = (float)rstd;
+        for (int c = 0; c < cg; c++) {
+            float a = (float)rstd * gamma[g * cg + c];
+            float m = (float)mean, bb = beta[g * cg + c];
+            for (int l = 0; l < L; l++)
+                y[(size_t)c * L + l] = (x[(size_t)c * L + l] - m) * a + bb;
+        }
+    }
+}
+
+void dm_groupnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *dout,
+                           const float *inp, const float *stats, const float *gamma,
+                           int B, int C, int L, int G)
+{
+    const int cg = C / G;
+    const size_t n = (size_t)cg * L;
+    if (dinp) {
+        /* dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)), dxhat = dy * gamma */
+#pragma omp parallel for schedule(static)
+        for (int bg = 0; bg < B * G; bg++) {
+            int b = bg / G, g = bg % G;
+            size_t base = ((size_t)b * C + (size_t)g * cg) * L;
+            float mean = stats[2 * bg], rstd = stats[2 * bg + 1];
+            double s1 = 0.0, s2 = 0.0;
+            for (int c = 0; c < cg; c++) {
+                float gm = gamma[g * cg + c];
+                for (int l = 0; l < L; l++) {
+                    size_t i = base + (size_t)c * L + l;
+                    double dxhat = (double)dout[i] * gm;
+                    s1 += dxhat;
+                    s2 += dxhat * (inp[i] - mean) * rstd;
+                }
+            }
+            float m1 = (float)(s1 / (double)n), m2 = (float)(s2 / (double)n);
+            for (int c = 0; c < cg; c++) {
+                float gm = gamma[g * cg + c];
+                for (int l = 0; l < L; l++) {
+                    size_t i = base + (size_t)c * L + l;
+                    float xhat = (inp[i] - mean) * rstd;
+                    dinp[i] += rstd * (dout[i] * gm - m1 - xhat * m2);
+                }
+            }
+        }
+    }
+    if (dgamma || dbeta) {
+#pragma omp parallel for schedule(static)
+        for (int c = 0; c < C; c++) {
+            int g = c / cg;
+            double sg = 0.0, sb = 0.0;
+            for (int b = 0; b < B; b++) {
+                float mean = stats[2 * (b * G + g)], rstd = stats[2 * (b * G + g) + 1];
+                size_t base = ((size_t)b * C + c) * L;
+                for (int l = 0; l < L; l++) {
+                    sg += (double)dout[base + l] * ((inp[base + l] - mean) * rstd);
+                    sb += dout[base + l];
+                }
+            }
+            if (dgamma)
+                dgamma[c] += (float)sg;
+            if (dbeta)
+                dbeta[c] += (float)sb;
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* SiLU                                                                      */
+/* ------------------------------------------------------------------------ */
+
+void dm_silu_forward(float *out, const float *inp, size_t n)
+{
+#pragma omp parallel for schedule(static) if (n > 4096)
+    for (size_t i = 0; i < n; i++)
+        out[i] = inp[i] / (1.0f + expf(-inp[i]));
+}
+
+void dm_silu_backward(float *dinp, const float *dout, const float *inp, size_t n)
+{
+#pragma omp parallel for schedule(static) if (n > 4096)
+    for (size_t i = 0; i < n; i++) {
+        float sg = 1.0f / (1.0f + expf(-inp[i]));
+        dinp[i] += dout[i] * sg * (1.0f + inp[i] * (1.0f - sg));
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Linear                                                                    */
+/* ------------------------------------------------------------------------ */
+
+void dm_linear_forward(float *out, const float *inp, const float *w, const float *bias,
+                       int B, int IN, int OUT)
+{
+    for (int b = 0; b < B; b++)
+        for (int o = 0; o < OUT; o++)
+            out[(size_t)b * OUT + o] = bias ? bias[o] : 0.0f;
+    /* out (B, OUT) += inp (B, IN) . w^T (IN, OUT) */
+    dm_sgemm(false, true, B, OUT, IN, 1.0f, inp, IN, w, IN, 1.0f, out, OUT);
+}
+
+void dm_linear_backward(float *dinp, float *dw, float *dbias, const float *dout,
+                        const float *inp, const float *w, int B, int IN, int OUT)
+{
+    if (dinp) /* dinp (B, IN) += dout (B, OUT) . w (OUT, IN) */
+        dm_sgemm(false, false, B, IN, OUT, 1.0f, dout, OUT, w, IN, 1.0f, dinp, IN);
+    if (dw) /* dw (OUT, IN) += dout^T (OUT, B) . inp (B, IN) */
+        dm_sgemm(true, false, OUT, IN, B, 1.0f, dout, OUT, inp, IN, 1.0f, dw, IN);
+    if (dbias)
+        for (int o = 0; o < OUT; o++) {
+            double sum = 0.0;
+            for (int b = 0; b < B; b++)
+                sum += dout[(size_t)b * OUT + o];
+            dbias[o] += (float)sum;
+        }
+}
+
+/* ------------------------------------------------------------------------ */
+/* FiLM (scale-shift conditioning)                                           */
+/* ------------------------------------------------------------------------ */
+
+void dm_film_forward(float *out, const float *inp, const float *e, int B, int C, int L)
+{
+#pragma omp parallel for schedule(static)
+    for (int bc = 0; bc < B * C; bc++) {
+        int b = bc / C, c = bc % C;
+        float scale = 1.0f + e[(size_t)b * 2 * C + c], shift = e[(size_t)b * 2 * C + C + c];
+        const float *x = inp + (size_t)bc * L;
+        float *y = out + (size_t)bc * L;
+        for (int l = 0; l < L; l++)
+            y[l] = x[l] * scale + shift;
+    }
+}
+
+void dm_film_backward(float *dinp, float *de, const float *dout, const float *inp,
+                      const float *e, int B, int C, int L)
+{
+#pragma omp parallel for schedule(static)
+    for (int bc = 0; bc < B * C; bc++) {
+        int b = bc / C, c = bc % C;
+        float scale = 1.0f + e[(size_t)b * 2 * C + c];
+        const float *x = inp + (size_t)bc * L, *dy = dout + (size_t)bc * L;
+        double ds = 0.0, dsh = 0.0;
+        for (int l = 0; l < L; l++) {
+            if (dinp)
+                dinp[(size_t)bc * L + l] += dy[l] * scale;
+            ds += (double)dy[l] * x[l];
+            dsh += dy[l];
+        }
+        if (de) {
+            de[(size_t)b * 2 * C + c] += (float)ds;
+            de[(size_t)b * 2 * C + C + c] += (float)dsh;
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Nearest upsampling, concatenation, addition                               */
+/* ------------------------------------------------------------------------ */
+
+void dm_upsample_forward(float *out, const float *inp, int B, int C, int L, int f)
+{
+#pragma omp parallel for schedule(static)
+    for (int bc = 0; bc < B * C; bc++) {
+        const float *x = inp + (size_t)bc * L;
+        float *y = out + (size_t)bc * L * f;
+        for (int l = 0; l < L; l++)
+            for (int r = 0; r < f; r++)
+                y[(size_t)l * f + r] = x[l];
+    }
+}
+
+void dm_upsample_backward(float *dinp, const float *dout, int B, int C, int L, int f)
+{
+#pragma omp parallel for schedule(static)
+    for (int bc = 0; bc < B * C; bc++) {
+        const float *dy = dout + (size_t)bc * L * f;
+        float *dx = dinp + (size_t)bc * L;
+        for (int l = 0; l < L; l++) {
+            float sum = 0.0f;
+            for (int r = 0; r < f; r++)
+                sum += dy[(size_t)l * f + r];
+            dx[l] += sum;
+        }
+    }
+}
+
+void dm_concat_forward(float *out, const float *a, const float *b, int B, int Ca, int Cb, int L)
+{
+    size_t na = (size_t)Ca * L, nb = (size_t)Cb * L;
+    for (int i = 0; i < B; i++) {
+        memcpy(out + i * (na + nb), a + i * na, na * sizeof(float));
+        memcpy(out + i * (na + nb) + na, b + i * nb, nb * sizeof(float));
+    }
+}
+
+void dm_concat_backward(float *da, float *db, const float *dout, int B, int Ca, int Cb, int L)
+{
+    size_t na = (size_t)Ca * L, nb = (size_t)Cb * L;
+    for (int i = 0; i < B; i++) {
+        const float *d = dout + i * (na + nb);
+        if (da)
+            dm_add_backward(da + i * na, NULL, d, na);
+        if (db)
+            dm_add_backward(db + i * nb, NULL, d + na, nb);
+    }
+}
+
+void dm_add_forward(float *out, const float *a, const float *b, size_t n)
+{
+#pragma omp parallel for schedule(static) if (n > 4096)
+    for (size_t i = 0; i < n; i++)
+        out[i] = a[i] + b[i];
+}
+
+void dm_add_backward(float *da, float *db, const float *dout, size_t n)
+{
+#pragma omp parallel for schedule(static) if (n > 4096)
+    for (size_t i = 0; i < n; i++) {
+        if (da)
+            da[i] += dout[i];
+        if (db)
+            db[i] += dout[i];
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Self-attention over time                                                  */
+/* ------------------------------------------------------------------------ */
+/* Per (batch, head): q, k, v are (D, L) slices; S = q^T k / sqrt(D) (L, L);
+ * P = row-softmax(S); out (D, L) = v P^T. */
+
+static void softmax_rows(float *p, int L)
+{
+#pragma omp parallel for schedule(static) if (L >= 64)
+    for (int i = 0; i < L; i++) {
+        float *row = p + (size_t)i * L;
+        float mx = row[0];
+        for (int j = 1; j < L; j++)
+            mx = row[j] > mx ? row[j] : mx;
+        double sum = 0.0;
+        for (int j = 0; j < L; j++) {
+            row[j] = expf(row[j] - mx);
+            sum += row[j];
+        }
+        float inv = (float)(1.0 / sum);
+        for (int j = 0; j < L; j++)
+            row[j] *= inv;
+    }
+}
+
+void dm_attention_forward(float *out, float *probs, const float *qkv, int B, int C, int L, int H)
+{
+    const int D = C / H;
+    const float scale = 1.0f / sqrtf((float)D);
+    for (int b = 0; b < B; b++) {
+        for (int h = 0; h < H; h++) {
+            const float *q = qkv + ((size_t)b * 3 * C + (size_t)h * D) * L;
+            const float *k = q + (size_t)C * L;
+            const float *v = k + (size_t)C * L;
+            float *p = probs + ((size_t)b * H + h) * L * L;
+            float *y = out + ((size_t)b * C + (size_t)h * D) * L;
+            dm_sgemm(true, false, L, L, D, scale, q, L, k, L, 0.0f, p, L);
+            softmax_rows(p, L);
+            dm_sgemm(false, true, D, L, L, 1.0f, v, L, p, L, 0.0f, y, L);
+        }
+    }
+}
+
+void dm_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *probs,
+                           int B, int C, int L, int H, float *scratch)
+{
+    const int D = C / H;
+    const float scale = 1.0f / sqrtf((float)D);
+    float *ds = scratch;
+    for (int b = 0; b < B; b++) {
+        for (int h = 0; h < H; h++) {
+            size_t qoff = ((size_t)b * 3 * C + (size_t)h * D) * L;
+            const float *q = qkv + qoff, *k = q + (size_t)C * L, *v = k + (size_t)C * L;
+            float *dq = dqkv + qoff, *dk = dq + (size_t)C * L, *dv = dk + (size_t)C * L;
+            const float *p = probs + ((size_t)b * H + h) * L * L;
+            const float *dy = dout + ((size_t)b * C + (size_t)h * D) * L;
+            /* dv (D, L) += dy (D, L) . P (L, L) */
+            dm_sgemm(false, false, D, L, L, 1.0f, dy, L, p, L, 1.0f, dv, L);
+            /* dP (L, L) = dy^T (L, D) . v (D, L) */
+            dm_sgemm(true, false, L, L, D, 1.0f, dy, L, v, L, 0.0f, ds, L);
+            /* dS = P * (dP - rowsum(P * dP)) */
+#pragma omp parallel for schedule(static) if (L >= 64)
+            for (int i = 0; i < L; i++) {
+                const float *pr = p + (size_t)i * L;
+                float *dr = ds + (size_t)i * L;
+                double dot = 0.0;
+                for (int j = 0; j < L; j++)
+                    dot += (double)pr[j] * dr[j];
+                for (int j = 0; j < L; j++)
+                    dr[j] = pr[j] * (dr[j] - (float)dot);
+            }
+            /* dq (D, L) += scale k (D, L) . dS^T;  dk (D, L) += scale q (D, L) . dS */
+            dm_sgemm(false, true, D, L, L, scale, k, L, ds, L, 1.0f, dq, L);
+            dm_sgemm(false, false, D, L, L, scale, q, L, ds, L, 1.0f, dk, L);
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Time and class embeddings                                                 */
+/* ------------------------------------------------------------------------ */
+
+void dm_time_embedding_forward(float *out, const float *t, int B, int E0)
+{
+    const int half = E0 / 2;
+    for (int b = 0; b < B; b++) {
+        for (int k = 0; k < half; k++) {
+            double f = exp(-log(10000.0) * (double)k / (double)half);
+            double a = 1000.0 * (double)t[b] * f;
+            out[(size_t)b * E0 + k] = (float)cos(a);
+            out[(size_t)b * E0 + half + k] = (float)sin(a);
+        }
+    }
+}
+
+void dm_class_embedding_forward(float *out, const float *inp, const float *table,
+                                const int *cls, int B, int E)
+{
+    for (int b = 0; b < B; b++) {
+        const float *row = table + (size_t)cls[b] * E;
+        for (int e = 0; e < E; e++)
+            out[(size_t)b * E + e] = inp[(size_t)b * E + e] + row[e];
+    }
+}
+
+void dm_class_embedding_backward(float *dinp, float *dtable, const float *dout,
+                                 const int *cls, int B, int E)
+{
+    for (int b = 0; b < B; b++) {
+        for (int e = 0; e < E; e++) {
+            float d = dout[(size_t)b * E + e];
+            if (dinp)
+                dinp[(size_t)b * E + e] += d;
+            if (dtable)
+                dtable[(size_t)cls[b] * E + e] += d;
+        }
+    }
+}
