@@ -18,12 +18,12 @@
 # Debian packages installed by `make deps`; add to this list, nothing else needs to change.
 DEB_PACKAGES = build-essential pkg-config libopenblas-dev libcmocka-dev libsndfile1-dev \
                libfftw3-dev libsamplerate0-dev portaudio19-dev lv2-dev liblilv-dev \
-               lilv-utils valgrind
+               lilv-utils valgrind zlib1g-dev clang libclang-rt-14-dev
 
 # pkg-config modules.  LIB_PKGS are linked into libdmaudio and everything built on it.
 BLAS_PKGS   = openblas
 AUDIO_PKGS  = sndfile fftw3f samplerate portaudio-2.0
-LIB_PKGS    = $(BLAS_PKGS) $(AUDIO_PKGS)
+LIB_PKGS    = $(BLAS_PKGS) $(AUDIO_PKGS) zlib
 PLUGIN_PKGS = lv2
 TEST_PKGS   = cmocka
 
@@ -256,6 +256,53 @@ deps:
 	if [ "$$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi; \
 	$$sudo apt-get update && \
 	$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing
+
+# ---------------------------------------------------------------------------------------------
+# fuzzing (clang + libFuzzer; `make deps` installs both)
+#
+# Each tests/fuzz/fuzz_NAME.c is a libFuzzer target, built with the library's sources into
+# $(BUILD)/fuzz/fuzz_NAME under ASan + UBSan. Its seed corpus is tests/fuzz/corpus/NAME/ and
+# its dictionary tests/fuzz/NAME.dict when there is one.
+#   make fuzz          runs each target for FUZZ_TIME seconds (default 600) over a copy of its
+#                      corpus ($(BUILD)/fuzz/NAME.corpus/); crashes land in $(BUILD)/fuzz/NAME.findings/
+#                      (copy a crash into the corpus once fixed: it becomes a regression test).
+#                      FUZZ_ARGS adds libFuzzer options, e.g. FUZZ_ARGS=-jobs=4.
+#   make fuzz-replay   runs every corpus file through its target once; `make test` does the same
+#                      through tests/test_fuzz_replay.sh.
+FUZZ_CC    ?= clang
+FUZZ_TIME  ?= 600
+FUZZ_FLAGS ?= -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+FUZZ_SRCS  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS   = $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+
+.PHONY: fuzz fuzz-bins fuzz-replay
+fuzz-bins: $(FUZZ_BINS)
+
+$(FUZZ_BINS): $(BUILD)/fuzz/%: tests/fuzz/%.c $(CORE_SRCS) $(wildcard core/src/*.h) $(HEADERS)
+	$(call need_pkgs,$(MISSING_LIB))
+	@mkdir -p $(@D)
+	$(call say,FUZZ,$@)
+	$(Q)$(FUZZ_CC) -std=c11 -Wall -Wextra -Wno-unknown-pragmas $(FUZZ_FLAGS) $(ALL_CPPFLAGS) \
+		-o $@ $< $(CORE_SRCS) $(LIB_PC_LIBS) -lm
+
+fuzz: $(FUZZ_BINS)
+	@set -e; for bin in $(FUZZ_BINS); do \
+	  name=$${bin##*/fuzz_}; work=$(BUILD)/fuzz/$$name.corpus; found=$(BUILD)/fuzz/$$name.findings; \
+	  rm -rf $$work; mkdir -p $$work $$found; \
+	  if [ -d tests/fuzz/corpus/$$name ]; then cp tests/fuzz/corpus/$$name/* $$work/; fi; \
+	  dict=; if [ -f tests/fuzz/$$name.dict ]; then dict=-dict=tests/fuzz/$$name.dict; fi; \
+	  echo "fuzz_$$name: $(FUZZ_TIME)s over $$work, findings in $$found/"; \
+	  $$bin $$dict -max_total_time=$(FUZZ_TIME) -print_final_stats=1 -artifact_prefix=$$found/ \
+	    $(FUZZ_ARGS) $$work; \
+	done
+
+fuzz-replay: $(FUZZ_BINS)
+	@set -e; for bin in $(FUZZ_BINS); do \
+	  name=$${bin##*/fuzz_}; \
+	  set -- tests/fuzz/corpus/$$name/*; [ -e "$$1" ] || { echo "fuzz_$$name: no corpus"; exit 1; }; \
+	  echo "fuzz_$$name: replaying $$# corpus files"; \
+	  $$bin "$$@" 2>$(BUILD)/fuzz/$$name.replay.log || { tail -40 $(BUILD)/fuzz/$$name.replay.log; exit 1; }; \
+	done; echo "fuzz-replay: all corpus files pass"
 
 # ---------------------------------------------------------------------------------------------
 # demo — the lead fills this in (generate a few clips with the bundled default model).

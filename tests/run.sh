@@ -60,7 +60,7 @@ run_one() {
         case $line in
         "not ok "*)
             results=$((results + 1))
-            if [[ $line =~ \#[[:space:]]*[Tt][Oo][Dd][Oo] ]]; then
+            if [[ $line =~ \#[[:space:]]*([Tt][Oo][Dd][Oo]|[Ss][Kk][Ii][Pp]) ]]; then
                 skipped=$((skipped + 1))
             else
                 bad=$((bad + 1))

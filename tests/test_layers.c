@@ -138,14 +138,15 @@ static dm_conv1d_shape conv_shape(const lcase *c)
 static void conv_fwd(lcase *c)
 {
     dm_conv1d_shape s = conv_shape(c);
-    dm_conv1d_forward(c->out, c->in[0], c->in[1], c->in[2], &s, c->scratch);
+    dm_scratch sc = {c->scratch, dm_conv1d_scratch(&s), 2};
+    dm_conv1d_forward(c->out, c->in[0], c->in[1], c->in[2], &s, &sc);
 }
 
 static void conv_bwd(lcase *c)
 {
     dm_conv1d_shape s = conv_shape(c);
-    dm_conv1d_backward(c->grad[0], c->grad[1], c->grad[2], c->dout, c->in[0], c->in[1], &s,
-                       c->scratch);
+    dm_scratch sc = {c->scratch, dm_conv1d_scratch(&s), 2};
+    dm_conv1d_backward(c->grad[0], c->grad[1], c->grad[2], c->dout, c->in[0], c->in[1], &s, &sc);
 }
 
 static void test_conv1d(void **state)
@@ -158,7 +159,7 @@ static void test_conv1d(void **state)
         lcase_init(&c, f, cases[k], 3, ins, grads);
         dm_conv1d_shape s = conv_shape(&c);
         assert_int_equal((size_t)s.B * s.Cout * s.Lout, c.out_n);
-        c.scratch = zeros(dm_conv1d_scratch(&s));
+        c.scratch = zeros(2 * dm_conv1d_scratch(&s) + 1); /* two copies: items in parallel */
         c.forward = conv_fwd, c.backward = conv_bwd;
         run_case(&c);
         lcase_free(&c);
@@ -377,7 +378,7 @@ static void test_backward_accumulates(void **state)
     lcase c;
     lcase_init(&c, *state, "conv_b", 3, ins, grads);
     dm_conv1d_shape s = conv_shape(&c);
-    c.scratch = zeros(dm_conv1d_scratch(&s));
+    c.scratch = zeros(2 * dm_conv1d_scratch(&s) + 1);
     conv_fwd(&c);
     conv_bwd(&c);
     conv_bwd(&c);

@@ -254,8 +254,164 @@ typedef int (*dm_progress_fn)(void *user_data, int step, int n_steps);
 /* Spherical interpolation of two noise tensors (for seed interpolation). */
 void dm_slerp(const float *a, const float *b, double f, float *out, size_t n);
 
+/* ------------------------------------------------------------------------ */
+/* Models: network + diffusion settings + audio format                       */
+/* ------------------------------------------------------------------------ */
+
+typedef enum dm_repr {
+    DM_REPR_WAVE,                /* channels = audio channels, length = samples    */
+    DM_REPR_SPEC,                /* channels = STFT bins (re, im), length = frames */
+    DM_REPR_COUNT
+} dm_repr;
+
+const char *dm_repr_name(dm_repr r);
+int dm_repr_from_name(const char *name, dm_repr *out);
+
+#define DM_MAX_CLASSES 1024
+#define DM_NAME_MAX 64               /* bytes of a model or class name, with the NUL */
+
+typedef struct dm_model dm_model;
+
+typedef struct dm_model_params {
+    dm_unet_config unet;         /* in/out channels are set from the representation */
+    dm_repr repr;                /* wave                                           */
+    int sample_rate;             /* 44100                                          */
+    int audio_channels;          /* 1                                              */
+    int length;                  /* clip length in samples (16384)                 */
+    int n_fft, hop;              /* spec only: 512, 128                            */
+    dm_schedule_kind schedule;   /* cosine                                         */
+    int timesteps;               /* 1000                                           */
+    dm_prediction prediction;    /* v                                              */
+    double data_scale;           /* audio x data_scale is what diffuses, so that   */
+                                 /* the data has about unit variance (1)           */
+    int n_classes;               /* 0: unconditional                               */
+    const char *const *class_names; /* n_classes names (borrowed)                  */
+    const char *name;            /* "dmaudio"                                      */
+} dm_model_params;
+
+dm_model_params dm_model_default_params(void);
+
+/* What a model is, by value (see dm_model_get_info). */
+typedef struct dm_model_info {
+    dm_repr repr;
+    int sample_rate, audio_channels, length;   /* the audio of one clip           */
+    int net_channels, net_length;              /* the network's (C, L)            */
+    int n_fft, hop;
+    dm_schedule_kind schedule;
+    int timesteps;
+    dm_prediction prediction;
+    double data_scale;
+    int n_classes;
+    size_t n_params;
+    uint32_t checksum;                         /* CRC-32 of the float32 weights   */
+    char name[DM_NAME_MAX];
+} dm_model_info;
+
+dm_status dm_model_create(const dm_model_params *p, uint64_t seed, dm_model **out, dm_error *err);
+/* Loads a model file, or the model held by a training checkpoint (its EMA
+ * weights). Every field and size is checked; errors name the file. */
+dm_status dm_model_load(const char *path, dm_model **out, dm_error *err);
+/* Writes atomically; float16 != 0 stores the weights as float16. */
+dm_status dm_model_save(const dm_model *m, const char *path, int float16, dm_error *err);
+void dm_model_free(dm_model *m);
+
+dm_model_info dm_model_get_info(const dm_model *m);
+dm_unet *dm_model_unet(dm_model *m);
+const dm_unet *dm_model_unet_const(const dm_model *m);
+const dm_schedule *dm_model_schedule(const dm_model *m);
+const char *dm_model_class_name(const dm_model *m, int cls);  /* NULL if out of range */
+int dm_model_find_class(const dm_model *m, const char *name); /* -1 if unknown        */
+/* Recomputes the checksum after the weights were changed in place. */
+void dm_model_update_checksum(dm_model *m);
+
+/* ------------------------------------------------------------------------ */
+/* Generation                                                                */
+/* ------------------------------------------------------------------------ */
+
+typedef struct dm_sample_params {
+    dm_sampler_kind sampler;     /* DM_SAMPLER_DPMPP_2M                             */
+    int steps;                   /* 0: the sampler's default                        */
+    double eta;                  /* DDIM noise (0)                                  */
+    double rho;                  /* Karras spacing (7)                              */
+    double guidance;             /* classifier-free guidance scale (2; 1 = none)    */
+    int cls;                     /* class for every item, -1 = unconditional (-1)   */
+    const int *classes;          /* or one class per item (NULL)                    */
+    uint64_t seed;               /* item b uses seed + b (0)                        */
+    /* editing, all optional, in the model's audio layout (batch, channels, length) */
+    const float *init;           /* the input sound of a variation / in-painting    */
+    double strength;             /* SDEdit strength in (0, 1] (1: from noise)       */
+    const float *mask;           /* (length): 1 keeps init, 0 is generated          */
+    const float *noise;          /* explicit initial noise (interpolation), network */
+                                 /* layout (batch, net_channels, net_length)        */
+    dm_progress_fn progress;     /* called after each step; non-zero cancels        */
+    void *progress_user_data;
+} dm_sample_params;
+
+dm_sample_params dm_sample_default_params(void);
+
+typedef struct dm_generator dm_generator;  /* buffers for generating up to max_batch */
+
+dm_status dm_generator_create(const dm_model *m, int max_batch, int n_threads,
+                              dm_generator **out, dm_error *err);
+void dm_generator_free(dm_generator *g);
+/* out: (batch, audio_channels, length) audio. Deterministic for a seed. */
+dm_status dm_generate(dm_generator *g, const dm_sample_params *p, int batch, float *out,
+                      dm_error *err);
+/* The initial noise item b of a seed would get, in network layout. */
+dm_status dm_generator_noise(const dm_generator *g, uint64_t seed, float *out, dm_error *err);
+
+/* ------------------------------------------------------------------------ */
+/* Training                                                                  */
+/* ------------------------------------------------------------------------ */
+
+struct dm_dataset;                         /* see dmaudio_audio.h */
+typedef struct dm_trainer dm_trainer;
+
+typedef struct dm_train_params {
+    int batch;                   /* 16                                              */
+    double lr;                   /* peak learning rate (3e-4)                       */
+    double weight_decay;         /* AdamW, on weights of 2+ dimensions (0.01)       */
+    double beta1, beta2, adam_eps; /* 0.9, 0.999, 1e-8                              */
+    int warmup_steps;            /* linear warm-up (100)                            */
+    int total_steps;             /* cosine decay to min_lr_ratio * lr (10000)       */
+    double min_lr_ratio;         /* 0.1                                             */
+    double grad_clip;            /* global norm, 0 = off (1.0)                      */
+    double ema_decay;            /* 0.999                                           */
+    double class_dropout;        /* probability of the null class (0.1)             */
+    double min_snr_gamma;        /* min-SNR-gamma weighting, 0 = plain MSE (0)      */
+    double gain_db;              /* random gain in [-gain_db, 0] dB (6)             */
+    uint64_t seed;               /* data order, noise, times (1)                    */
+    int n_threads;               /* 0: all cores                                    */
+} dm_train_params;
+
+dm_train_params dm_train_default_params(void);
+
+/* The trainer owns a copy of the model's weights, the optimiser state and an
+ * EMA copy. The dataset must match the model (rate, channels, classes). */
+dm_status dm_trainer_create(const dm_model *m, const dm_train_params *p, dm_trainer **out,
+                            dm_error *err);
+void dm_trainer_free(dm_trainer *t);
+/* One optimisation step on a batch drawn from ds (a pure function of the seed
+ * and the step number). loss may be NULL. */
+dm_status dm_trainer_step(dm_trainer *t, const struct dm_dataset *ds, double *loss,
+                          dm_error *err);
+int64_t dm_trainer_step_count(const dm_trainer *t);
+double dm_trainer_lr(const dm_trainer *t);   /* learning rate of the next step */
+/* The model with the EMA weights (what sampling uses); owned by t, updated by
+ * every step. */
+const dm_model *dm_trainer_model(const dm_trainer *t);
+/* Checkpoint: weights, AdamW moments, EMA, step and every training setting,
+ * written atomically. Loading continues exactly where the checkpoint left. */
+dm_status dm_trainer_save(const dm_trainer *t, const char *path, dm_error *err);
+/* n_threads: 0 for all cores (the only setting a resume may change). */
+dm_status dm_trainer_load(const char *path, int n_threads, dm_trainer **out, dm_error *err);
+
 #ifdef __cplusplus
 }
 #endif
+
+/* Audio files, datasets and the synthetic set; the spectral engine and evaluation. */
+#include "dmaudio_audio.h"
+#include "dmaudio_spectral.h"
 
 #endif /* DMAUDIO_H */

@@ -34,7 +34,32 @@ void dm_sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha,
 /* Thread count for the calling thread's next passes (OpenMP regions and the
  * GEMM backend); 0 means all cores. Returns the previous OpenMP setting. */
 int dm_threads_begin(int n_threads);
+/* Resolves 0 to the number of cores. */
+int dm_threads_resolve(int n_threads);
 void dm_threads_end(int previous);
 int dm_cpu_count(void);
+
+/* Whether a loop of `work` elementary operations is worth a parallel region:
+ * big enough to amortise the fork and join, and not already inside one. Small
+ * loops run serially, which also keeps spinning threads off a busy machine. */
+#define DM_PAR_MIN 65536
+static inline int dm_par(double work)
+{
+#ifdef _OPENMP
+    return work >= DM_PAR_MIN && !omp_in_parallel() && omp_get_max_threads() > 1;
+#else
+    (void)work;
+    return 0;
+#endif
+}
+
+static inline int dm_thread_id(void)
+{
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
 
 #endif

@@ -27,14 +27,14 @@ size_t dm_conv1d_scratch(const dm_conv1d_shape *s)
 {
     if (conv_is_pointwise(s))
         return 0;
-    return 2 * (size_t)s->Cin * s->K * s->Lout;
+    return (size_t)s->Cin * s->K * s->Lout;
 }
 
 /* col (Cin*K, Lout): col[c*K+k][i] = x[c][i*stride - pad + k*dil], 0 outside. */
 static void im2col(float *col, const float *x, const dm_conv1d_shape *s)
 {
     const int Lin = s->Lin, Lout = s->Lout, K = s->K;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (dm_par((double)s->Cin * K * Lout))
     for (int c = 0; c < s->Cin; c++) {
         for (int k = 0; k < K; k++) {
             float *row = col + ((size_t)c * K + k) * Lout;
@@ -50,7 +50,7 @@ static void im2col(float *col, const float *x, const dm_conv1d_shape *s)
 static void col2im_add(float *dx, const float *dcol, const dm_conv1d_shape *s)
 {
     const int Lin = s->Lin, Lout = s->Lout, K = s->K;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (dm_par((double)s->Cin * K * Lout))
     for (int c = 0; c < s->Cin; c++) {
         float *dxc = dx + (size_t)c * Lin;
         for (int k = 0; k < K; k++) {
@@ -63,64 +63,107 @@ static void col2im_add(float *dx, const float *dcol, const dm_conv1d_shape *s)
     }
 }
 
-void dm_conv1d_forward(float *out, const float *inp, const float *w, const float *bias,
-                       const dm_conv1d_shape *s, float *scratch)
+/* Whether to spread the batch items over threads (each item is then computed
+ * exactly as it would be alone, so results do not depend on the split). */
+static int batch_parallel(const dm_conv1d_shape *s, const dm_scratch *sc)
+{
+    return s->B > 1 && sc->copies > 1 &&
+           dm_par((double)s->B * s->Cout * s->Cin * s->K * s->Lout / 16);
+}
+
+static inline int team_size(const dm_scratch *sc)
+{
+#ifdef _OPENMP
+    int n = omp_get_max_threads();
+    return n < sc->copies ? n : sc->copies;
+#else
+    (void)sc;
+    return 1;
+#endif
+}
+
+/* One item: y (Cout, Lout) = bias + w (Cout, Cin*K) . col (Cin*K, Lout). */
+static void conv_item_forward(float *y, const float *x, const float *w, const float *bias,
+                              const dm_conv1d_shape *s, float *col)
 {
     const int CK = s->Cin * s->K;
-    for (int b = 0; b < s->B; b++) {
-        const float *x = inp + (size_t)b * s->Cin * s->Lin;
-        float *y = out + (size_t)b * s->Cout * s->Lout;
-        const float *col = x;
-        if (!conv_is_pointwise(s)) {
-            im2col(scratch, x, s);
-            col = scratch;
+    if (!conv_is_pointwise(s)) {
+        im2col(col, x, s);
+        x = col;
+    }
+    for (int o = 0; o < s->Cout; o++) {
+        float v = bias ? bias[o] : 0.0f;
+        for (int i = 0; i < s->Lout; i++)
+            y[(size_t)o * s->Lout + i] = v;
+    }
+    dm_sgemm(false, false, s->Cout, s->Lout, CK, 1.0f, w, CK, x, s->Lout, 1.0f, y, s->Lout);
+}
+
+void dm_conv1d_forward(float *out, const float *inp, const float *w, const float *bias,
+                       const dm_conv1d_shape *s, const dm_scratch *sc)
+{
+    const size_t xs = (size_t)s->Cin * s->Lin, ys = (size_t)s->Cout * s->Lout;
+    if (batch_parallel(s, sc)) {
+#pragma omp parallel num_threads(team_size(sc))
+        {
+            float *col = sc->p + (size_t)dm_thread_id() * sc->stride;
+#pragma omp for schedule(static)
+            for (int b = 0; b < s->B; b++)
+                conv_item_forward(out + b * ys, inp + b * xs, w, bias, s, col);
         }
-#pragma omp parallel for schedule(static)
-        for (int o = 0; o < s->Cout; o++) {
-            float v = bias ? bias[o] : 0.0f;
-            for (int i = 0; i < s->Lout; i++)
-                y[(size_t)o * s->Lout + i] = v;
-        }
-        /* y (Cout, Lout) += w (Cout, Cin*K) . col (Cin*K, Lout) */
-        dm_sgemm(false, false, s->Cout, s->Lout, CK, 1.0f, w, CK, col, s->Lout, 1.0f, y, s->Lout);
+    } else {
+        for (int b = 0; b < s->B; b++)
+            conv_item_forward(out + b * ys, inp + b * xs, w, bias, s, sc->p);
+    }
+}
+
+/* One item's input gradient: dx += col2im(w^T (CK, Cout) . dy (Cout, Lout)). */
+static void conv_item_backward_input(float *dx, const float *dy, const float *w,
+                                     const dm_conv1d_shape *s, float *dcol)
+{
+    const int CK = s->Cin * s->K;
+    if (conv_is_pointwise(s)) {
+        dm_sgemm(true, false, CK, s->Lout, s->Cout, 1.0f, w, CK, dy, s->Lout, 1.0f, dx, s->Lout);
+    } else {
+        dm_sgemm(true, false, CK, s->Lout, s->Cout, 1.0f, w, CK, dy, s->Lout, 0.0f, dcol, s->Lout);
+        col2im_add(dx, dcol, s);
     }
 }
 
 void dm_conv1d_backward(float *dinp, float *dw, float *dbias, const float *dout,
                         const float *inp, const float *w, const dm_conv1d_shape *s,
-                        float *scratch)
+                        const dm_scratch *sc)
 {
     const int CK = s->Cin * s->K;
-    const int pointwise = conv_is_pointwise(s);
-    float *col = scratch;
-    float *dcol = pointwise ? NULL : scratch + (size_t)CK * s->Lout;
-    for (int b = 0; b < s->B; b++) {
-        const float *x = inp + (size_t)b * s->Cin * s->Lin;
-        const float *dy = dout + (size_t)b * s->Cout * s->Lout;
-        const float *colb = x;
-        if (!pointwise && dw) {
-            im2col(col, x, s);
-            colb = col;
-        }
-        /* dw (Cout, CK) += dy (Cout, Lout) . col^T (Lout, CK) */
-        if (dw)
-            dm_sgemm(false, true, s->Cout, CK, s->Lout, 1.0f, dy, s->Lout, colb, s->Lout, 1.0f,
-                     dw, CK);
-        if (dinp) {
-            float *dx = dinp + (size_t)b * s->Cin * s->Lin;
-            /* dcol (CK, Lout) = w^T (CK, Cout) . dy (Cout, Lout) */
-            if (pointwise) {
-                dm_sgemm(true, false, CK, s->Lout, s->Cout, 1.0f, w, CK, dy, s->Lout, 1.0f, dx,
-                         s->Lout);
-            } else {
-                dm_sgemm(true, false, CK, s->Lout, s->Cout, 1.0f, w, CK, dy, s->Lout, 0.0f, dcol,
-                         s->Lout);
-                col2im_add(dx, dcol, s);
+    const size_t xs = (size_t)s->Cin * s->Lin, ys = (size_t)s->Cout * s->Lout;
+    /* dw (Cout, CK) += dy (Cout, Lout) . col^T (Lout, CK), items in order */
+    if (dw) {
+        for (int b = 0; b < s->B; b++) {
+            const float *col = inp + b * xs;
+            if (!conv_is_pointwise(s)) {
+                im2col(sc->p, col, s);
+                col = sc->p;
             }
+            dm_sgemm(false, true, s->Cout, CK, s->Lout, 1.0f, dout + b * ys, s->Lout, col,
+                     s->Lout, 1.0f, dw, CK);
+        }
+    }
+    if (dinp) {
+        if (batch_parallel(s, sc)) {
+#pragma omp parallel num_threads(team_size(sc))
+            {
+                float *dcol = sc->p + (size_t)dm_thread_id() * sc->stride;
+#pragma omp for schedule(static)
+                for (int b = 0; b < s->B; b++)
+                    conv_item_backward_input(dinp + b * xs, dout + b * ys, w, s, dcol);
+            }
+        } else {
+            for (int b = 0; b < s->B; b++)
+                conv_item_backward_input(dinp + b * xs, dout + b * ys, w, s, sc->p);
         }
     }
     if (dbias) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (dm_par((double)s->B * ys))
         for (int o = 0; o < s->Cout; o++) {
             double sum = 0.0;
             for (int b = 0; b < s->B; b++) {
@@ -144,7 +187,7 @@ void dm_groupnorm_forward(float *out, float *stats, const float *inp, const floa
 {
     const int cg = C / G;
     const size_t n = (size_t)cg * L;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (dm_par(4.0 * B * C * L))
     for (int bg = 0; bg < B * G; bg++) {
         int b = bg / G, g = bg % G;
         const float *x = inp + ((size_t)b * C + (size_t)g * cg) * L;
@@ -178,7 +221,7 @@ void dm_groupnorm_backward(float *dinp, float *dgamma, float *dbeta, const float
     const size_t n = (size_t)cg * L;
     if (dinp) {
         /* dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)), dxhat = dy * gamma */
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (dm_par(8.0 * B * C * L))
         for (int bg = 0; bg < B * G; bg++) {
             int b = bg / G, g = bg % G;
             size_t base = ((size_t)b * C + (size_t)g * cg) * L;
@@ -205,7 +248,7 @@ void dm_groupnorm_backward(float *dinp, float *dgamma, float *dbeta, const float
         }
     }
     if (dgamma || dbeta) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (dm_par(4.0 * B * C * L))
         for (int c = 0; c < C; c++) {
             int g = c / cg;
             double sg = 0.0, sb = 0.0;
@@ -231,14 +274,14 @@ void dm_groupnorm_backward(float *dinp, float *dgamma, float *dbeta, const float
 
 void dm_silu_forward(float *out, const float *inp, size_t n)
 {
-#pragma omp parallel for schedule(static) if (n > 4096)
+#pragma omp parallel for schedule(static) if (dm_par(16.0 * n))
     for (size_t i = 0; i < n; i++)
         out[i] = inp[i] / (1.0f + expf(-inp[i]));
 }
 
 void dm_silu_backward(float *dinp, const float *dout, const float *inp, size_t n)
 {
-#pragma omp parallel for schedule(static) if (n > 4096)
+#pragma omp parallel for schedule(static) if (dm_par(16.0 * n))
     for (size_t i = 0; i < n; i++) {
         float sg = 1.0f / (1.0f + expf(-inp[i]));
         dinp[i] += dout[i] * sg * (1.0f + inp[i] * (1.0f - sg));
@@ -281,7 +324,7 @@ void dm_linear_backward(float *dinp, float *dw, float *dbias, const float *dout,
 
 void dm_film_forward(float *out, const float *inp, const float *e, int B, int C, int L)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (dm_par(2.0 * B * C * L))
     for (int bc = 0; bc < B * C; bc++) {
         int b = bc / C, c = bc % C;
         float scale = 1.0f + e[(size_t)b * 2 * C + c], shift = e[(size_t)b * 2 * C + C + c];
@@ -295,7 +338,7 @@ void dm_film_forward(float *out, const float *inp, const float *e, int B, int C,
 void dm_film_backward(float *dinp, float *de, const float *dout, const float *inp,
                       const float *e, int B, int C, int L)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (dm_par(4.0 * B * C * L))
     for (int bc = 0; bc < B * C; bc++) {
         int b = bc / C, c = bc % C;
         float scale = 1.0f + e[(size_t)b * 2 * C + c];
@@ -320,7 +363,7 @@ void dm_film_backward(float *dinp, float *de, const float *dout, const float *in
 
 void dm_upsample_forward(float *out, const float *inp, int B, int C, int L, int f)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (dm_par((double)B * C * L * f))
     for (int bc = 0; bc < B * C; bc++) {
         const float *x = inp + (size_t)bc * L;
         float *y = out + (size_t)bc * L * f;
@@ -332,7 +375,7 @@ void dm_upsample_forward(float *out, const float *inp, int B, int C, int L, int 
 
 void dm_upsample_backward(float *dinp, const float *dout, int B, int C, int L, int f)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (dm_par((double)B * C * L * f))
     for (int bc = 0; bc < B * C; bc++) {
         const float *dy = dout + (size_t)bc * L * f;
         float *dx = dinp + (size_t)bc * L;
@@ -368,14 +411,14 @@ void dm_concat_backward(float *da, float *db, const float *dout, int B, int Ca, 
 
 void dm_add_forward(float *out, const float *a, const float *b, size_t n)
 {
-#pragma omp parallel for schedule(static) if (n > 4096)
+#pragma omp parallel for schedule(static) if (dm_par((double)n))
     for (size_t i = 0; i < n; i++)
         out[i] = a[i] + b[i];
 }
 
 void dm_add_backward(float *da, float *db, const float *dout, size_t n)
 {
-#pragma omp parallel for schedule(static) if (n > 4096)
+#pragma omp parallel for schedule(static) if (dm_par(2.0 * n))
     for (size_t i = 0; i < n; i++) {
         if (da)
             da[i] += dout[i];
@@ -392,7 +435,7 @@ void dm_add_backward(float *da, float *db, const float *dout, size_t n)
 
 static void softmax_rows(float *p, int L)
 {
-#pragma omp parallel for schedule(static) if (L >= 64)
+#pragma omp parallel for schedule(static) if (dm_par(16.0 * L * L))
     for (int i = 0; i < L; i++) {
         float *row = p + (size_t)i * L;
         float mx = row[0];
@@ -445,7 +488,7 @@ void dm_attention_backward(float *dqkv, const float *dout, const float *qkv, con
             /* dP (L, L) = dy^T (L, D) . v (D, L) */
             dm_sgemm(true, false, L, L, D, 1.0f, dy, L, v, L, 0.0f, ds, L);
             /* dS = P * (dP - rowsum(P * dP)) */
-#pragma omp parallel for schedule(static) if (L >= 64)
+#pragma omp parallel for schedule(static) if (dm_par(4.0 * L * L))
             for (int i = 0; i < L; i++) {
                 const float *pr = p + (size_t)i * L;
                 float *dr = ds + (size_t)i * L;

@@ -18,16 +18,25 @@ typedef struct dm_conv1d_shape {
     int B, Cin, Lin, Cout, Lout, K, stride, pad, dil;
 } dm_conv1d_shape;
 
-/* Floats of scratch a conv needs (for forward: col; backward: col and dcol). */
+/* Scratch memory: `copies` regions of `stride` floats, one per thread that may
+ * work on a batch item at the same time (copies >= 1). */
+typedef struct dm_scratch {
+    float *p;
+    size_t stride;
+    int copies;
+} dm_scratch;
+
+/* Floats of scratch one copy needs for a conv (col and dcol). */
 size_t dm_conv1d_scratch(const dm_conv1d_shape *s);
 
-/* inp (B,Cin,Lin), w (Cout,Cin,K), bias (Cout) -> out (B,Cout,Lout). */
+/* inp (B,Cin,Lin), w (Cout,Cin,K), bias (Cout) -> out (B,Cout,Lout). Batch
+ * items run in parallel, one scratch copy each. */
 void dm_conv1d_forward(float *out, const float *inp, const float *w, const float *bias,
-                       const dm_conv1d_shape *s, float *scratch);
+                       const dm_conv1d_shape *s, const dm_scratch *scratch);
 /* dout (B,Cout,Lout) -> dinp (B,Cin,Lin), dw (Cout,Cin,K), dbias (Cout). */
 void dm_conv1d_backward(float *dinp, float *dw, float *dbias, const float *dout,
                         const float *inp, const float *w, const dm_conv1d_shape *s,
-                        float *scratch);
+                        const dm_scratch *scratch);
 
 /* inp (B,C,L) -> out (B,C,L); stats (B,G,2) keeps (mean, 1/std) for backward. */
 void dm_groupnorm_forward(float *out, float *stats, const float *inp, const float *gamma,

@@ -48,7 +48,7 @@ void dm_rng_normal(uint64_t seed, uint64_t stream, uint64_t offset, float *out, 
 {
     const double two_pi = 6.283185307179586476925286766559;
     uint64_t first = offset / 4, last = (offset + n + 3) / 4;
-#pragma omp parallel for schedule(static) if (n > 65536)
+#pragma omp parallel for schedule(static) if (dm_par(32.0 * n))
     for (uint64_t b = first; b < last; b++) {
         uint32_t u[4];
         block(seed, stream, b, u);
@@ -70,7 +70,7 @@ void dm_rng_normal(uint64_t seed, uint64_t stream, uint64_t offset, float *out, 
 void dm_rng_uniform(uint64_t seed, uint64_t stream, uint64_t offset, float *out, size_t n)
 {
     uint64_t first = offset / 4, last = (offset + n + 3) / 4;
-#pragma omp parallel for schedule(static) if (n > 65536)
+#pragma omp parallel for schedule(static) if (dm_par(32.0 * n))
     for (uint64_t b = first; b < last; b++) {
         uint32_t u[4];
         block(seed, stream, b, u);

@@ -596,7 +596,8 @@ struct dm_unet_state {
     float *dact;            /* their gradients (train only)                   */
     size_t act_n;
     float *scratch;
-    size_t scratch_n;
+    size_t scratch_n;       /* floats per copy                                */
+    int scratch_copies;     /* one per thread that may run a batch item       */
     float *grads;           /* parameter gradients (train only)               */
     size_t n_params;
     int *cls;               /* (max_batch)                                    */
@@ -657,12 +658,15 @@ dm_status dm_unet_state_create(const dm_unet *net, const dm_unet_state_params *p
     st->bufs = bd.bufs, st->nbufs = bd.nbufs;
     st->out_buf = out_buf;
     st->act_n = total;
-    st->scratch_n = bd.scratch;
+    st->scratch_n = (bd.scratch + 15) / 16 * 16;
+    st->scratch_copies = dm_threads_resolve(params->n_threads);
+    if (st->scratch_copies > params->max_batch)
+        st->scratch_copies = params->max_batch;
     st->n_params = net->n_params;
     bd.ops = NULL, bd.bufs = NULL;
     builder_free(&bd);
     st->act = dm_alloc(total, sizeof(float));
-    st->scratch = dm_alloc(st->scratch_n, sizeof(float));
+    st->scratch = dm_alloc(st->scratch_n * (size_t)st->scratch_copies, sizeof(float));
     st->cls = dm_alloc((size_t)st->max_batch, sizeof(int));
     if (st->train) {
         st->dact = dm_alloc(total, sizeof(float));
@@ -697,7 +701,8 @@ int dm_unet_state_length(const dm_unet_state *st) { return st->length; }
 
 size_t dm_unet_state_bytes(const dm_unet_state *st)
 {
-    size_t n = st->act_n * (st->train ? 2 : 1) + st->scratch_n + (st->train ? st->n_params : 0);
+    size_t n = st->act_n * (st->train ? 2 : 1) + st->scratch_n * (size_t)st->scratch_copies +
+               (st->train ? st->n_params : 0);
     return n * sizeof(float);
 }
 
@@ -746,7 +751,8 @@ static void op_forward(const dm_unet *net, dm_unet_state *st, const op *o, int B
     case OP_CONV: {
         dm_conv1d_shape s = o->conv;
         s.B = B;
-        dm_conv1d_forward(y, x, P + o->w, P + o->b, &s, st->scratch);
+        dm_scratch sc = {st->scratch, st->scratch_n, st->scratch_copies};
+        dm_conv1d_forward(y, x, P + o->w, P + o->b, &s, &sc);
         break;
     }
     case OP_GN:
@@ -793,7 +799,8 @@ static void op_backward(const dm_unet *net, dm_unet_state *st, const op *o, int 
     case OP_CONV: {
         dm_conv1d_shape s = o->conv;
         s.B = B;
-        dm_conv1d_backward(dx, G + o->w, G + o->b, dy, x, P + o->w, &s, st->scratch);
+        dm_scratch sc = {st->scratch, st->scratch_n, st->scratch_copies};
+        dm_conv1d_backward(dx, G + o->w, G + o->b, dy, x, P + o->w, &s, &sc);
         break;
     }
     case OP_GN:

@@ -104,6 +104,11 @@ static void blas_single_thread(void)
     openblas_set_num_threads(1);
 }
 
+int dm_threads_resolve(int n_threads)
+{
+    return n_threads > 0 ? n_threads : dm_cpu_count();
+}
+
 int dm_threads_begin(int n_threads)
 {
     pthread_once(&blas_once, blas_single_thread);
@@ -150,7 +155,7 @@ void dm_sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha,
 {
     pthread_once(&blas_once, blas_single_thread);
     double work = (double)M * N * K;
-    if (work < 65536.0 * 8 || (N < 128 && M < 128)) {
+    if (!dm_par(work / 32) || (N < 128 && M < 128)) {
         sgemm_one(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }

@@ -1,0 +1,448 @@
+/* Training: the simplified ELBO (MSE on the eps or v target, optionally
+ * min-SNR-gamma weighted), AdamW with warm-up and cosine decay, global-norm
+ * gradient clipping, an EMA copy of the weights, classifier-free guidance
+ * training by dropping the class, and checkpoints that resume exactly.
+ *
+ * Every random choice of step s (which clips, where to crop, the gain, the
+ * class drop, the noise level and the noise) is drawn from counter-based
+ * streams keyed by (seed, s), so a checkpoint needs only the step number to
+ * continue the same data order: N steps, save, load, M steps gives the same
+ * weights as N + M steps in one run. */
+#include "internal.h"
+#include "model_internal.h"
+
+#include "dmaudio_audio.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Uniform numbers per item per step: clip, crop, gain, class drop, time. */
+enum { U_CLIP, U_CROP, U_GAIN, U_DROP, U_TIME, U_COUNT };
+
+struct dm_trainer {
+    dm_train_params p;
+    dm_model *model;             /* live weights                         */
+    dm_model *ema;               /* exponential moving average           */
+    dm_unet_state *st;
+    size_t np, item;
+    float *m, *v;                /* AdamW moments                        */
+    unsigned char *decay;        /* 1 where weight decay applies         */
+    float *x0, *eps, *xt, *target, *pred, *dpred, *t, *u;
+    int *cls;
+    int64_t step;
+};
+
+dm_train_params dm_train_default_params(void)
+{
+    dm_train_params p;
+    memset(&p, 0, sizeof p);
+    p.batch = 16;
+    p.lr = 3e-4;
+    p.weight_decay = 0.01;
+    p.beta1 = 0.9, p.beta2 = 0.999, p.adam_eps = 1e-8;
+    p.warmup_steps = 100;
+    p.total_steps = 10000;
+    p.min_lr_ratio = 0.1;
+    p.grad_clip = 1.0;
+    p.ema_decay = 0.999;
+    p.class_dropout = 0.1;
+    p.min_snr_gamma = 0.0;
+    p.gain_db = 6.0;
+    p.seed = 1;
+    return p;
+}
+
+static dm_status check_train_params(const dm_train_params *p, dm_error *err)
+{
+    const dm_status bad = DM_ERR_INVALID_ARGUMENT;
+#define RANGE(field, lo, hi)                                                                    \
+    if (!(p->field >= (lo) && p->field <= (hi)))                                                \
+        return dm_fail(err, bad, "training: " #field " %g is not in %g..%g", (double)p->field,   \
+                       (double)(lo), (double)(hi));
+    RANGE(batch, 1, 1024);
+    RANGE(lr, 1e-9, 1.0);
+    RANGE(weight_decay, 0.0, 1.0);
+    RANGE(beta1, 0.0, 0.99999);
+    RANGE(beta2, 0.0, 0.999999);
+    RANGE(adam_eps, 1e-12, 1.0);
+    RANGE(warmup_steps, 0, 1e9);
+    RANGE(total_steps, 1, 1e9);
+    RANGE(min_lr_ratio, 0.0, 1.0);
+    RANGE(grad_clip, 0.0, 1e6);
+    RANGE(ema_decay, 0.0, 0.999999);
+    RANGE(class_dropout, 0.0, 1.0);
+    RANGE(min_snr_gamma, 0.0, 1e6);
+    RANGE(gain_db, 0.0, 60.0);
+    RANGE(n_threads, 0, 1024);
+#undef RANGE
+    return DM_OK;
+}
+
+void dm_trainer_free(dm_trainer *t)
+{
+    if (!t)
+        return;
+    dm_model_free(t->model);
+    dm_model_free(t->ema);
+    dm_unet_state_free(t->st);
+    dm_free(t->m);
+    dm_free(t->v);
+    dm_free(t->decay);
+    dm_free(t->x0);
+    dm_free(t->eps);
+    dm_free(t->xt);
+    dm_free(t->target);
+    dm_free(t->pred);
+    dm_free(t->dpred);
+    dm_free(t->t);
+    dm_free(t->u);
+    dm_free(t->cls);
+    free(t);
+}
+
+/* A trainer around a copy of m (weights included), with zero moments. */
+static dm_status trainer_new(const dm_model *m, const dm_train_params *p, dm_trainer **out,
+                             dm_error *err)
+{
+    dm_status st = check_train_params(p, err);
+    if (st != DM_OK)
+        return st;
+    dm_trainer *t = calloc(1, sizeof *t);
+    if (!t)
+        return dm_fail(err, DM_ERR_OUT_OF_MEMORY, "training: out of memory");
+    t->p = *p;
+    t->model = dm_model_clone(m);
+    t->ema = dm_model_clone(m);
+    dm_model_info info = dm_model_get_info(m);
+    t->np = info.n_params;
+    t->item = (size_t)info.net_channels * info.net_length;
+    dm_unet_state_params sp = dm_unet_state_default_params();
+    sp.max_batch = p->batch;
+    sp.length = info.net_length;
+    sp.train = 1;
+    sp.n_threads = p->n_threads;
+    if (!t->model || !t->ema) {
+        dm_trainer_free(t);
+        return dm_fail(err, DM_ERR_OUT_OF_MEMORY, "training: out of memory");
+    }
+    st = dm_unet_state_create(dm_model_unet_const(t->model), &sp, &t->st, err);
+    if (st != DM_OK) {
+        dm_trainer_free(t);
+        return st;
+    }
+    size_t n = t->item * (size_t)p->batch;
+    t->m = dm_alloc(t->np, sizeof(float));
+    t->v = dm_alloc(t->np, sizeof(float));
+    t->decay = dm_alloc(t->np, 1);
+    t->x0 = dm_alloc(n, sizeof(float));
+    t->eps = dm_alloc(n, sizeof(float));
+    t->xt = dm_alloc(n, sizeof(float));
+    t->target = dm_alloc(n, sizeof(float));
+    t->pred = dm_alloc(n, sizeof(float));
+    t->dpred = dm_alloc(n, sizeof(float));
+    t->t = dm_alloc((size_t)p->batch, sizeof(float));
+    t->u = dm_alloc((size_t)p->batch * U_COUNT, sizeof(float));
+    t->cls = dm_alloc((size_t)p->batch, sizeof(int));
+    if (!t->m || !t->v || !t->decay || !t->x0 || !t->eps || !t->xt || !t->target || !t->pred ||
+        !t->dpred || !t->t || !t->u || !t->cls) {
+        dm_trainer_free(t);
+        return dm_fail(err, DM_ERR_OUT_OF_MEMORY, "training: out of memory");
+    }
+    /* weight decay on weight matrices and kernels, not on biases and norms */
+    const dm_unet *net = dm_model_unet_const(m);
+    for (int i = 0; i < dm_unet_n_tensors(net); i++) {
+        dm_tensor_info ti;
+        dm_unet_tensor(net, i, &ti);
+        if (ti.ndim >= 2)
+            memset(t->decay + ti.offset, 1, ti.size);
+    }
+    *out = t;
+    return DM_OK;
+}
+
+dm_status dm_trainer_create(const dm_model *m, const dm_train_params *p, dm_trainer **out,
+                            dm_error *err)
+{
+    if (!m || !p || !out)
+        return dm_fail(err, DM_ERR_INVALID_ARGUMENT, "dm_trainer_create: missing argument");
+    *out = NULL;
+    return trainer_new(m, p, out, err);
+}
+
+int64_t dm_trainer_step_count(const dm_trainer *t) { return t->step; }
+const dm_model *dm_trainer_model(const dm_trainer *t) { return t->ema; }
+
+static double lr_at(const dm_train_params *p, int64_t step)
+{
+    if (step < p->warmup_steps)
+        return p->lr * (double)(step + 1) / (double)(p->warmup_steps + 1);
+    double span = (double)p->total_steps - p->warmup_steps;
+    double f = span > 0 ? ((double)step - p->warmup_steps) / span : 1.0;
+    if (f > 1.0)
+        f = 1.0;
+    double lo = p->lr * p->min_lr_ratio;
+    return lo + (p->lr - lo) * 0.5 * (1.0 + cos(M_PI * f));
+}
+
+double dm_trainer_lr(const dm_trainer *t) { return lr_at(&t->p, t->step); }
+
+/* The dataset must deliver what the model generates. */
+static dm_status check_dataset(const dm_trainer *t, const dm_dataset *ds, dm_error *err)
+{
+    const dm_model_info in = dm_model_get_info(t->model);
+    if (dm_dataset_count(ds) < 1)
+        return dm_fail(err, DM_ERR_INVALID_ARGUMENT, "training: the dataset is empty");
+    if (dm_dataset_rate(ds) != in.sample_rate || dm_dataset_channels(ds) != in.audio_channels)
+        return dm_fail(err, DM_ERR_INVALID_ARGUMENT,
+                       "training: the dataset is %d Hz, %d channel(s); the model %d Hz, %d",
+                       dm_dataset_rate(ds), dm_dataset_channels(ds), in.sample_rate,
+                       in.audio_channels);
+    if (dm_dataset_n_classes(ds) != in.n_classes)
+        return dm_fail(err, DM_ERR_INVALID_ARGUMENT,
+                       "training: the dataset has %d classes, the model %d",
+                       dm_dataset_n_classes(ds), in.n_classes);
+    for (int c = 0; c < in.n_classes; c++)
+        if (strcmp(dm_dataset_class_name(ds, c), dm_model_class_name(t->model, c)) != 0)
+            return dm_fail(err, DM_ERR_INVALID_ARGUMENT,
+                           "training: dataset class %d is '%s', the model's '%s'", c,
+                           dm_dataset_class_name(ds, c), dm_model_class_name(t->model, c));
+    return DM_OK;
+}
+
+/* min-SNR-gamma weight (Hang et al. 2023) for the prediction target. */
+static double loss_weight(const dm_train_params *p, dm_prediction pred, double alpha, double sigma)
+{
+    if (p->min_snr_gamma <= 0.0)
+        return 1.0;
+    double snr = (alpha * alpha) / fmax(sigma * sigma, 1e-20);
+    double w = fmin(snr, p->min_snr_gamma);
+    return pred == DM_PREDICT_V ? w / (snr + 1.0) : w / snr;
+}
+
+dm_status dm_trainer_step(dm_trainer *t, const dm_dataset *ds, double *loss, dm_error *err)
+{
+    if (!t || !ds)
+        return dm_fail(err, DM_ERR_INVALID_ARGUMENT, "dm_trainer_step: missing argument");
+    dm_status st = check_dataset(t, ds, err);
+    if (st != DM_OK)
+        return st;
+    const dm_model_info in = dm_model_get_info(t->model);
+    const int B = t->p.batch, L = in.net_length, C = in.net_channels;
+    const size_t item = t->item, n = item * (size_t)B;
+    const uint64_t seed = t->p.seed, s = (uint64_t)t->step;
+    const dm_schedule *sch = dm_model_schedule(t->model);
+
+    /* the batch of this step */
+    dm_rng_uniform(seed, 4 * s, 0, t->u, (size_t)B * U_COUNT);
+    dm_rng_normal(seed, 4 * s + 1, 0, t->eps, n);
+    const int count = dm_dataset_count(ds);
+    double alpha[1024], sigma[1024], weight[1024];
+    for (int b = 0; b < B; b++) {
+        const float *u = t->u + (size_t)b * U_COUNT;
+        int i = (int)(u[U_CLIP] * count);
+        i = i < count ? i : count - 1;
+        int64_t frames;
+        int cls;
+        dm_dataset_item(ds, i, NULL, &frames, &cls);
+        int64_t span = frames > L ? frames - L + 1 : 1;
+        int64_t offset = (int64_t)(u[U_CROP] * (double)span);
+        st = dm_dataset_crop(ds, i, offset < span ? offset : span - 1, L, t->x0 + (size_t)b * item);
+        if (st != DM_OK)
+            return dm_fail(err, st, "training: cannot read clip %d of the dataset", i);
+        float gain = (float)(in.data_scale * pow(10.0, -t->p.gain_db * u[U_GAIN] / 20.0));
+        for (size_t j = 0; j < item; j++)
+            t->x0[(size_t)b * item + j] *= gain;
+        int null = in.n_classes;
+        t->cls[b] = (in.n_classes == 0 || cls < 0 || u[U_DROP] < t->p.class_dropout) ? null : cls;
+        double time = fmax(u[U_TIME], 1e-3);
+        t->t[b] = (float)time;
+        dm_schedule_alpha_sigma(sch, time, &alpha[b], &sigma[b]);
+        weight[b] = loss_weight(&t->p, in.prediction, alpha[b], sigma[b]);
+        const float *x0 = t->x0 + (size_t)b * item, *e = t->eps + (size_t)b * item;
+        float *xt = t->xt + (size_t)b * item;
+        for (size_t j = 0; j < item; j++)
+            xt[j] = (float)(alpha[b] * x0[j] + sigma[b] * e[j]);
+        dm_prediction_target(in.prediction, alpha[b], sigma[b], x0, e,
+                             t->target + (size_t)b * item, item);
+    }
+    (void)C;
+
+    /* forward, weighted MSE, backward */
+    dm_unet *net = dm_model_unet(t->model);
+    st = dm_unet_forward(net, t->st, B, t->xt, t->t, t->cls, t->pred, err);
+    if (st != DM_OK)
+        return st;
+    double total = 0.0;
+    for (int b = 0; b < B; b++) {
+        double se = 0.0, scale = 2.0 * weight[b] / ((double)B * item);
+        for (size_t j = 0; j < item; j++) {
+            size_t k = (size_t)b * item + j;
+            double d = (double)t->pred[k] - t->target[k];
+            se += d * d;
+            t->dpred[k] = (float)(scale * d);
+        }
+        total += weight[b] * se / item;
+    }
+    total /= B;
+    if (!isfinite(total))
+        return dm_fail(err, DM_ERR_INVALID_ARGUMENT,
+                       "training: the loss is not finite at step %lld (lower --lr?)",
+                       (long long)t->step);
+    dm_unet_state_zero_grads(t->st);
+    st = dm_unet_backward(net, t->st, t->dpred, NULL, err);
+    if (st != DM_OK)
+        return st;
+
+    /* clip, AdamW, EMA */
+    float *g = dm_unet_state_grads(t->st), *w = dm_unet_params(net);
+    double norm = 0.0;
+    for (size_t j = 0; j < t->np; j++)
+        norm += (double)g[j] * g[j];
+    norm = sqrt(norm);
+    double clip = (t->p.grad_clip > 0.0 && norm > t->p.grad_clip) ? t->p.grad_clip / norm : 1.0;
+    const double lr = lr_at(&t->p, t->step);
+    const double b1 = t->p.beta1, b2 = t->p.beta2, step1 = (double)(t->step + 1);
+    const double c1 = 1.0 - pow(b1, step1), c2 = 1.0 - pow(b2, step1);
+    const double wd = t->p.weight_decay;
+    const double ed = fmin(t->p.ema_decay, (1.0 + step1) / (10.0 + step1));
+    float *e = dm_unet_params(dm_model_unet(t->ema));
+#pragma omp parallel for schedule(static) if (dm_par(16.0 * t->np))
+    for (size_t j = 0; j < t->np; j++) {
+        double gj = g[j] * clip;
+        double mj = b1 * t->m[j] + (1.0 - b1) * gj;
+        double vj = b2 * t->v[j] + (1.0 - b2) * gj * gj;
+        t->m[j] = (float)mj;
+        t->v[j] = (float)vj;
+        double upd = (mj / c1) / (sqrt(vj / c2) + t->p.adam_eps);
+        if (t->decay[j])
+            upd += wd * w[j];
+        w[j] = (float)(w[j] - lr * upd);
+        e[j] = (float)(ed * e[j] + (1.0 - ed) * w[j]);
+    }
+    t->step++;
+    dm_model_update_checksum(t->ema);
+    if (loss)
+        *loss = total;
+    return DM_OK;
+}
+
+/* ---- checkpoints ---- */
+
+static const struct {
+    const char *key;
+    size_t offset;
+    int is_int;
+} train_keys[] = {
+#define F(name, is_int) {"dmaudio.train." #name, offsetof(dm_train_params, name), is_int}
+    F(batch, 1), F(lr, 0), F(weight_decay, 0), F(beta1, 0), F(beta2, 0), F(adam_eps, 0),
+    F(warmup_steps, 1), F(total_steps, 1), F(min_lr_ratio, 0), F(grad_clip, 0), F(ema_decay, 0),
+    F(class_dropout, 0), F(min_snr_gamma, 0), F(gain_db, 0),
+#undef F
+};
+
+dm_status dm_trainer_save(const dm_trainer *t, const char *path, dm_error *err)
+{
+    if (!t || !path)
+        return dm_fail(err, DM_ERR_INVALID_ARGUMENT, "dm_trainer_save: missing argument");
+    dm_file_writer *w;
+    dm_status st = dm_file_writer_create(&w, err);
+    if (st != DM_OK)
+        return st;
+    st = dm_model_write_keys(t->model, w, "checkpoint");
+    if (st == DM_OK)
+        st = dm_file_writer_int(w, "dmaudio.train.step", t->step);
+    if (st == DM_OK)
+        st = dm_file_writer_int(w, "dmaudio.train.seed", (int64_t)t->p.seed);
+    for (size_t k = 0; st == DM_OK && k < sizeof train_keys / sizeof train_keys[0]; k++) {
+        const char *field = (const char *)&t->p + train_keys[k].offset;
+        st = train_keys[k].is_int ? dm_file_writer_int(w, train_keys[k].key, *(const int *)field)
+                                  : dm_file_writer_float(w, train_keys[k].key,
+                                                         *(const double *)field);
+    }
+    if (st == DM_OK)
+        st = dm_model_write_tensors(t->model, w, "", dm_unet_params_const(dm_model_unet_const(t->model)), 0);
+    if (st == DM_OK)
+        st = dm_model_write_tensors(t->model, w, "ema.", dm_unet_params_const(dm_model_unet_const(t->ema)), 0);
+    if (st == DM_OK)
+        st = dm_model_write_tensors(t->model, w, "adam_m.", t->m, 0);
+    if (st == DM_OK)
+        st = dm_model_write_tensors(t->model, w, "adam_v.", t->v, 0);
+    if (st != DM_OK)
+        dm_fail(err, st, "%s: cannot build the checkpoint (%s)", path, dm_status_message(st));
+    else
+        st = dm_file_writer_save(w, path, err);
+    dm_file_writer_free(w);
+    return st;
+}
+
+dm_status dm_trainer_load(const char *path, int n_threads, dm_trainer **out, dm_error *err)
+{
+    if (!path || !out)
+        return dm_fail(err, DM_ERR_INVALID_ARGUMENT, "dm_trainer_load: missing argument");
+    *out = NULL;
+    dm_file *f;
+    dm_status st = dm_file_read(path, &f, err);
+    if (st != DM_OK)
+        return st;
+    const char *kind = "";
+    dm_error e;
+    if (dm_file_get_string(f, "dmaudio.kind", &kind, &e) != DM_OK || strcmp(kind, "checkpoint")) {
+        dm_file_free(f);
+        return dm_fail(err, DM_ERR_FORMAT, "%s: not a dmaudio training checkpoint", path);
+    }
+    dm_train_params p = dm_train_default_params();
+    int64_t step = 0, seed = 0;
+    if (dm_file_get_int(f, "dmaudio.train.step", &step, &e) != DM_OK || step < 0 ||
+        dm_file_get_int(f, "dmaudio.train.seed", &seed, &e) != DM_OK) {
+        dm_file_free(f);
+        return dm_fail(err, DM_ERR_FORMAT, "%s: bad or missing step and seed", path);
+    }
+    p.seed = (uint64_t)seed;
+    for (size_t k = 0; k < sizeof train_keys / sizeof train_keys[0]; k++) {
+        char *field = (char *)&p + train_keys[k].offset;
+        if (train_keys[k].is_int) {
+            int64_t v;
+            if (dm_file_get_int(f, train_keys[k].key, &v, &e) != DM_OK || v < 0 || v > (1 << 30)) {
+                dm_file_free(f);
+                return dm_fail(err, DM_ERR_FORMAT, "%s: bad or missing %s", path, train_keys[k].key);
+            }
+            *(int *)field = (int)v;
+        } else if (dm_file_get_float(f, train_keys[k].key, (double *)field, &e) != DM_OK) {
+            dm_file_free(f);
+            return dm_fail(err, DM_ERR_FORMAT, "%s: %s", path, e.message);
+        }
+    }
+    p.n_threads = n_threads;
+    dm_model *m;
+    st = dm_model_from_keys(f, path, &m, err);
+    if (st != DM_OK) {
+        dm_file_free(f);
+        return st;
+    }
+    dm_trainer *t = NULL;
+    st = trainer_new(m, &p, &t, &e);
+    dm_model_free(m);
+    if (st != DM_OK) {
+        dm_file_free(f);
+        return dm_fail(err, DM_ERR_FORMAT, "%s: %s", path, e.message);
+    }
+    st = dm_model_read_tensors(t->model, f, path, "", dm_unet_params(dm_model_unet(t->model)), err);
+    if (st == DM_OK)
+        st = dm_model_read_tensors(t->model, f, path, "ema.", dm_unet_params(dm_model_unet(t->ema)), err);
+    if (st == DM_OK)
+        st = dm_model_read_tensors(t->model, f, path, "adam_m.", t->m, err);
+    if (st == DM_OK)
+        st = dm_model_read_tensors(t->model, f, path, "adam_v.", t->v, err);
+    dm_file_free(f);
+    if (st != DM_OK) {
+        dm_trainer_free(t);
+        return st;
+    }
+    t->step = step;
+    dm_model_update_checksum(t->model);
+    dm_model_update_checksum(t->ema);
+    *out = t;
+    return DM_OK;
+}
