@@ -40,6 +40,49 @@ void dm_cli_print_command_help(const dm_command *cmd, FILE *out);
 
 int cmd_arch(int argc, char **argv);
 
+/* ---- shared by the subcommands (cli/common.c) ---- */
+
+/* The model to use: `path` when given, else $DMAUDIO_MODEL, else the bundled
+ * default model (models/default.dmm beside the build tree, then
+ * PREFIX/share/dmaudio/models/default.dmm). Prints a one-line error naming the
+ * file and returns NULL on failure. */
+dm_model *dm_cli_open_model(const char *cmd, const char *path);
+/* Where the bundled default model is looked for, first existing one (or the
+ * first candidate if none exists) into buf. */
+const char *dm_cli_default_model_path(char *buf, size_t n);
+
+/* Progress on stderr, only when stderr is a terminal and not quiet:
+ * "label  [#####     ]  12/50  ETA 0:03". */
+typedef struct dm_cli_progress {
+    const char *label;
+    int enabled;
+    double start;
+} dm_cli_progress;
+void dm_cli_progress_begin(dm_cli_progress *p, const char *label, int quiet);
+void dm_cli_progress_update(dm_cli_progress *p, double done, double total);
+void dm_cli_progress_end(dm_cli_progress *p);
+double dm_cli_now(void); /* monotonic seconds */
+
+/* The recipe every generated file carries in its comment metadata, so that it
+ * can be reproduced (`dmaudio sample --recipe FILE`) or varied. One line:
+ *   dmaudio-recipe/1 model=NAME crc=8HEX seed=N sampler=NAME steps=N class=NAME|-
+ *   guidance=G strength=S eta=E mode=sample|variation|inpaint|interpolate version=V
+ * Unknown keys are ignored when parsing; values never contain spaces. */
+typedef struct dm_recipe {
+    char model[DM_NAME_MAX];
+    uint32_t crc;
+    uint64_t seed;
+    char sampler[16];
+    int steps;
+    char cls[DM_NAME_MAX];       /* "-" when unconditional */
+    double guidance, strength, eta;
+    char mode[16];
+    char version[16];
+} dm_recipe;
+void dm_recipe_format(const dm_recipe *r, char *out, size_t n);
+/* 0 on success; -1 with a reason in why (e.g. "not a dmaudio recipe"). */
+int dm_recipe_parse(const char *text, dm_recipe *r, char *why, size_t why_n);
+
 /* Parses a whole decimal integer in [lo, hi]; prints a usage error naming the
  * option and returns -1 when it is not one. */
 int dm_cli_int(const char *option, const char *text, long lo, long hi, int *out);
