@@ -306,6 +306,15 @@ fuzz-replay: $(FUZZ_BINS)
 
 # ---------------------------------------------------------------------------------------------
 # demo — the lead fills this in (generate a few clips with the bundled default model).
+# The longer run of tests/test_learn.c ("it learns"): a 3-class synthetic set,
+# 3000 training steps on 1024-sample clips, 48 generated clips per class; prints
+# the Fréchet distances and class recognition. A few minutes on 2 cores.
+LEARN_DEMO_ENV ?= DM_LEARN_STEPS=3000 DM_LEARN_LEN=1024 DM_LEARN_PER_CLASS=48
+learn-demo: tests
+	$(LEARN_DEMO_ENV) $(BUILD)/tests/test_learn
+
+.PHONY: learn-demo
+
 demo: all
 
 # ---------------------------------------------------------------------------------------------

@@ -15,8 +15,8 @@ sigma / sqrt(1 + sigma^2).
 
 Time grids (documented in core/src/sampler.c): discrete timesteps
 round(start - k (start - 1) / (n - 1)), k = 0..n-1, then 0, with start = T or
-round(strength T); Karras sigmas from sigma(t=1) to sigma_max (or the sigma at
-u = strength), rho = 7, n = round(steps * strength) steps.
+round(strength T); Karras sigmas from sigma(t=1) to min(sigma_max, 80) (or the
+sigma at u = strength), rho = 7, n = round(steps * strength) steps.
 """
 import math
 import os
@@ -82,16 +82,17 @@ def ddpm_ddim(abar, kind, steps, eta, x, noises, D, init=None, strength=1.0):
     return np.array(traj)
 
 
-def karras_sigmas(abar, steps, strength, rho=7.0):
+def karras_sigmas(abar, steps, strength, rho=7.0, cap=80.0):
+    """Karras spacing from min(sigma_max, 80) (EDM's sigma_max) down to sigma(t=1)."""
     smin = math.sqrt((1 - abar[1]) / abar[1])
-    smax = math.sqrt((1 - abar[T]) / abar[T])
+    smax = min(math.sqrt((1 - abar[T]) / abar[T]), cap)
     n = steps
     if strength < 1:  # the sigma at continuous time u = strength (log-linear in abar)
         pos = strength * T
         t0 = min(int(math.floor(pos)), T - 1)
         fr = pos - t0
         la = (1 - fr) * math.log(abar[t0]) + fr * math.log(abar[t0 + 1])
-        smax = math.sqrt(-math.expm1(la)) / math.exp(0.5 * la)
+        smax = min(math.sqrt(-math.expm1(la)) / math.exp(0.5 * la), cap)
         n = max(1, rnd(steps * strength))
     ramp = np.linspace(0, 1, n)
     sig = (smax ** (1 / rho) + ramp * (smin ** (1 / rho) - smax ** (1 / rho))) ** rho

@@ -208,6 +208,12 @@ void dm_schedule_alpha_sigma(const dm_schedule *s, double u, double *alpha, doub
 double dm_schedule_u_from_sigma(const dm_schedule *s, double sigma_ve);
 double dm_schedule_sigma_min(const dm_schedule *s);          /* at t = 1         */
 double dm_schedule_sigma_max(const dm_schedule *s);          /* at t = T         */
+/* Karras samplers start at min(schedule's sigma_max, 80), as EDM does: with
+ * data of about unit variance, noise levels above 80 are indistinguishable from
+ * pure noise, and the cosine schedule's maximum (~2e4) would spend most steps
+ * there. */
+#define DM_KARRAS_SIGMA_MAX 80.0
+
 /* Karras et al. (2022) spacing: n sigmas from sigma_max to sigma_min with
  * rho (7), then a final 0 (out has n + 1 values). */
 void dm_karras_sigmas(double sigma_min, double sigma_max, double rho, int n, double *out);

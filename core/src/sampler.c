@@ -67,11 +67,12 @@ int dm_loop_timesteps(const dm_schedule *s, const dm_loop_params *p, int *ts)
 
 int dm_loop_sigmas(const dm_schedule *s, const dm_loop_params *p, double *sigmas)
 {
-    double smax = dm_schedule_sigma_max(s);
+    double cap = p->sigma_max > 0.0 ? p->sigma_max : DM_KARRAS_SIGMA_MAX;
+    double smax = fmin(dm_schedule_sigma_max(s), cap);
     if (p->strength < 1.0) {
         double a, b;
         dm_schedule_alpha_sigma(s, p->strength, &a, &b);
-        smax = b / a;
+        smax = fmin(b / a, cap);
     }
     double smin = dm_schedule_sigma_min(s);
     if (smax < smin)

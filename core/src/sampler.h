@@ -20,6 +20,8 @@ typedef struct dm_loop_params {
     int steps;                 /* > 0 */
     double eta;                /* DDIM */
     double rho;                /* Karras spacing */
+    double sigma_max;          /* Karras: highest noise level, 0 = DM_KARRAS_SIGMA_MAX
+                                  (or the schedule's own maximum when lower) */
     double strength;           /* 1: from noise; < 1: SDEdit from init */
     const float *init;         /* n floats or NULL */
     const float *mask;         /* n floats, 1 = keep init (in-painting), or NULL */
