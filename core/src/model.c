@@ -502,6 +502,36 @@ dm_status dm_model_read_tensors(const dm_model *m, const dm_file *f, const char 
     return DM_OK;
 }
 
+dm_status dm_model_from_container(const dm_file *f, const char *path, dm_model **out,
+                                  dm_error *err)
+{
+    *out = NULL;
+    const char *kind;
+    dm_error e;
+    if (dm_file_get_string(f, "dmaudio.kind", &kind, &e) != DM_OK)
+        return dm_fail(err, DM_ERR_FORMAT, "%s: not a dmaudio model (%s)", path, e.message);
+    if (strcmp(kind, "model") != 0 && strcmp(kind, "checkpoint") != 0)
+        return dm_fail(err, DM_ERR_FORMAT, "%s: dmaudio.kind '%.40s' is neither model nor "
+                                           "checkpoint", path, kind);
+    const char *prefix = strcmp(kind, "checkpoint") == 0 ? "ema." : "";
+    dm_model *m;
+    dm_status st = dm_model_from_keys(f, path, &m, err);
+    if (st != DM_OK)
+        return st;
+    st = dm_model_read_tensors(m, f, path, prefix, dm_unet_params(m->net), err);
+    /* a model file holds exactly the network's tensors */
+    if (st == DM_OK && !*prefix && dm_file_n_tensors(f) != dm_unet_n_tensors(m->net))
+        st = dm_fail(err, DM_ERR_FORMAT, "%s: %d tensors, the network has %d", path,
+                     dm_file_n_tensors(f), dm_unet_n_tensors(m->net));
+    if (st != DM_OK) {
+        dm_model_free(m);
+        return st;
+    }
+    dm_model_update_checksum(m);
+    *out = m;
+    return DM_OK;
+}
+
 dm_status dm_model_load(const char *path, dm_model **out, dm_error *err)
 {
     if (!out || !path)
@@ -511,33 +541,7 @@ dm_status dm_model_load(const char *path, dm_model **out, dm_error *err)
     dm_status st = dm_file_read(path, &f, err);
     if (st != DM_OK)
         return st;
-    const char *kind;
-    dm_error e;
-    if (dm_file_get_string(f, "dmaudio.kind", &kind, &e) != DM_OK) {
-        dm_file_free(f);
-        return dm_fail(err, DM_ERR_FORMAT, "%s: not a dmaudio model (%s)", path, e.message);
-    }
-    const char *prefix = strcmp(kind, "checkpoint") == 0 ? "ema." : "";
-    if (strcmp(kind, "model") != 0 && strcmp(kind, "checkpoint") != 0) {
-        dm_file_free(f);
-        return dm_fail(err, DM_ERR_FORMAT, "%s: dmaudio.kind '%.40s' is neither model nor "
-                                           "checkpoint", path, kind);
-    }
-    dm_model *m;
-    st = dm_model_from_keys(f, path, &m, err);
-    if (st == DM_OK) {
-        st = dm_model_read_tensors(m, f, path, prefix, dm_unet_params(m->net), err);
-        /* a model file holds exactly the network's tensors */
-        if (st == DM_OK && !*prefix && dm_file_n_tensors(f) != dm_unet_n_tensors(m->net))
-            st = dm_fail(err, DM_ERR_FORMAT, "%s: %d tensors, the network has %d", path,
-                         dm_file_n_tensors(f), dm_unet_n_tensors(m->net));
-        if (st != DM_OK)
-            dm_model_free(m);
-    }
+    st = dm_model_from_container(f, path, out, err);
     dm_file_free(f);
-    if (st != DM_OK)
-        return st;
-    dm_model_update_checksum(m);
-    *out = m;
-    return DM_OK;
+    return st;
 }
