@@ -95,15 +95,22 @@ static void run_case(lcase *c)
 {
     c->forward(c);
     assert_close(c->name, c->out, need_f32(c->f, "%s.out", c->name), c->out_n, REF_TOL);
-    if (!c->backward)
+    double worst = rel_err(c->out, need_f32(c->f, "%s.out", c->name), c->out_n);
+    if (!c->backward) {
+        print_message("# %-7s forward %.2g\n", c->name, worst);
         return;
+    }
     c->backward(c);
     for (int i = 0; i < c->n_in; i++) {
         char what[128];
         snprintf(what, sizeof what, "%s.%s", c->name, c->grad_name[i]);
         assert_close(what, c->grad[i], need_f32(c->f, "%s.%s", c->name, c->grad_name[i]),
                      c->in_n[i], REF_TOL);
+        double e = rel_err(c->grad[i], need_f32(c->f, "%s.%s", c->name, c->grad_name[i]), c->in_n[i]);
+        worst = e > worst ? e : worst;
     }
+    print_message("# %-7s worst relative error vs PyTorch (output and gradients) %.2g\n", c->name,
+                  worst);
     for (int i = 0; i < c->n_in; i++) {
         double gmax = 0.0;
         for (size_t j = 0; j < c->in_n[i]; j++)

@@ -108,9 +108,12 @@ static void check_against_reference(const char *file)
     if (dm_unet_forward(fn.net, fn.st, fn.B, x, t, (const int *)cls, y, &err) != DM_OK)
         fail_msg("%s", err.message);
     assert_close("out", y, need_f32(&fn.f, "out"), fn.ny, REF_TOL);
+    double e_out = rel_err(y, need_f32(&fn.f, "out"), fn.ny);
     dm_unet_state_zero_grads(fn.st);
     assert_int_equal(dm_unet_backward(fn.net, fn.st, dy, dx, &err), DM_OK);
     assert_close("dx", dx, need_f32(&fn.f, "dx"), fn.nx, REF_TOL);
+    double e_dx = rel_err(dx, need_f32(&fn.f, "dx"), fn.nx), e_grad = 0.0;
+    const char *worst = "";
     const float *g = dm_unet_state_grads(fn.st);
     for (int i = 0; i < dm_unet_n_tensors(fn.net); i++) {
         dm_tensor_info ti;
@@ -118,7 +121,13 @@ static void check_against_reference(const char *file)
         char what[96];
         snprintf(what, sizeof what, "grad.%s", ti.name);
         assert_close(what, g + ti.offset, need_f32(&fn.f, "%s", what), ti.size, REF_TOL);
+        double e = rel_err(g + ti.offset, need_f32(&fn.f, "%s", what), ti.size);
+        if (e > e_grad)
+            e_grad = e, worst = ti.name;
     }
+    print_message("# %s: %zu parameters; relative error vs PyTorch: out %.2g, dx %.2g, worst "
+                  "parameter gradient %.2g (%s)\n", file, dm_unet_n_params(fn.net), e_out, e_dx,
+                  e_grad, worst);
     free(y);
     free(dx);
     close_fixture_net(&fn);
