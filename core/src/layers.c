@@ -295,11 +295,15 @@ void dm_silu_backward(float *dinp, const float *dout, const float *inp, size_t n
 void dm_linear_forward(float *out, const float *inp, const float *w, const float *bias,
                        int B, int IN, int OUT)
 {
-    for (int b = 0; b < B; b++)
+    /* row by row, so that an item's result does not depend on the batch it is in
+     * (a GEMM over all rows may block them differently for different B) */
+    for (int b = 0; b < B; b++) {
+        float *y = out + (size_t)b * OUT;
         for (int o = 0; o < OUT; o++)
-            out[(size_t)b * OUT + o] = bias ? bias[o] : 0.0f;
-    /* out (B, OUT) += inp (B, IN) . w^T (IN, OUT) */
-    dm_sgemm(false, true, B, OUT, IN, 1.0f, inp, IN, w, IN, 1.0f, out, OUT);
+            y[o] = bias ? bias[o] : 0.0f;
+        /* y (1, OUT) += inp[b] (1, IN) . w^T (IN, OUT) */
+        dm_sgemm(false, true, 1, OUT, IN, 1.0f, inp + (size_t)b * IN, IN, w, IN, 1.0f, y, OUT);
+    }
 }
 
 void dm_linear_backward(float *dinp, float *dw, float *dbias, const float *dout,

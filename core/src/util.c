@@ -154,14 +154,16 @@ void dm_sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha,
               const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc)
 {
     pthread_once(&blas_once, blas_single_thread);
+    /* Whether and how to tile depends on the shape only; the thread count only
+     * decides whether the tiles run in parallel. */
     double work = (double)M * N * K;
-    if (!dm_par(work / 32) || (N < 128 && M < 128)) {
+    if (work < 2097152.0 || (N < 128 && M < 128)) {
         sgemm_one(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
     if (N >= M) { /* tiles of columns: C[:, j0:j1] = op(A) op(B)[:, j0:j1] */
         int ts = tile_size(N), tiles = (N + ts - 1) / ts;
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for schedule(dynamic, 1) if (dm_par(work / 32))
         for (int i = 0; i < tiles; i++) {
             int j0 = i * ts, nj = N - j0 < ts ? N - j0 : ts;
             const float *Bj = trans_b ? B + (size_t)j0 * ldb : B + j0;
@@ -169,7 +171,7 @@ void dm_sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha,
         }
     } else { /* tiles of rows: C[i0:i1, :] = op(A)[i0:i1, :] op(B) */
         int ts = tile_size(M), tiles = (M + ts - 1) / ts;
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for schedule(dynamic, 1) if (dm_par(work / 32))
         for (int i = 0; i < tiles; i++) {
             int i0 = i * ts, ni = M - i0 < ts ? M - i0 : ts;
             const float *Ai = trans_a ? A + i0 : A + (size_t)i0 * lda;
