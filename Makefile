@@ -5,7 +5,7 @@
 #   make test            deps + build + run the test suite (tests/run.sh), prints "N passed, M failed"
 #   make check           the same suite under AddressSanitizer + UBSan, in build-asan/
 #   make valgrind        $(VALGRIND_TESTS) under valgrind (definite leaks are errors)
-#   make demo            (to come)
+#   make demo            deps + build + write clips (bundled model, or a tiny synthetic one)
 #   make install         PREFIX=/usr/local DESTDIR= LV2DIR=$(PREFIX)/lib/lv2
 #   make uninstall       the same variables
 #   make clean           remove build/ and build-asan/
@@ -18,12 +18,12 @@
 # Debian packages installed by `make deps`; add to this list, nothing else needs to change.
 DEB_PACKAGES = build-essential pkg-config libopenblas-dev libcmocka-dev libsndfile1-dev \
                libfftw3-dev libsamplerate0-dev portaudio19-dev lv2-dev liblilv-dev \
-               lilv-utils valgrind zlib1g-dev clang libclang-rt-14-dev
+               lilv-utils valgrind zlib1g-dev clang libclang-rt-14-dev libasound2-dev libpng-dev
 
 # pkg-config modules.  LIB_PKGS are linked into libdmaudio and everything built on it.
 BLAS_PKGS   = openblas
-AUDIO_PKGS  = sndfile fftw3f samplerate portaudio-2.0
-LIB_PKGS    = $(BLAS_PKGS) $(AUDIO_PKGS) zlib
+AUDIO_PKGS  = sndfile fftw3f samplerate portaudio-2.0 alsa
+LIB_PKGS    = $(BLAS_PKGS) $(AUDIO_PKGS) zlib libpng
 PLUGIN_PKGS = lv2
 TEST_PKGS   = cmocka
 
@@ -136,7 +136,7 @@ TEST_BINS   = $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
 # Records the compile and link lines, so that changing a switch (NO_OMP, SANITIZE, CFLAGS...)
 # rebuilds everything; rewritten only when it changes.
 FLAGS_STAMP = $(BUILD)/.flags
-FLAGS_LINE  = $(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) | $(ALL_LDFLAGS) $(ALL_LDLIBS)
+FLAGS_LINE  = $(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) | $(ALL_LDFLAGS) $(ALL_LDLIBS) | $(DATADIR)
 
 .PHONY: all lib bin plugin tests test test-nodeps check valgrind deps demo \
         install uninstall clean FORCE
@@ -155,11 +155,14 @@ $(FLAGS_STAMP): FORCE
 	@mkdir -p $(@D)
 	@printf '%s\n' '$(FLAGS_LINE)' | cmp -s - $@ || printf '%s\n' '$(FLAGS_LINE)' > $@
 
+# The command looks for the installed default model in $(DATADIR)/dmaudio/models.
+$(CLI_OBJS): OBJ_CPPFLAGS = -DDM_DATADIR='"$(DATADIR)/dmaudio"'
+
 $(CORE_OBJS) $(CLI_OBJS): $(OBJ)/%.o: %.c $(FLAGS_STAMP)
 	$(call need_pkgs,$(MISSING_LIB))
 	@mkdir -p $(@D)
 	$(call say,CC,$<)
-	$(Q)$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(DEP_FLAGS) -c $< -o $@
+	$(Q)$(CC) $(ALL_CPPFLAGS) $(OBJ_CPPFLAGS) $(ALL_CFLAGS) $(DEP_FLAGS) -c $< -o $@
 
 # The plugin exports lv2_descriptor only (LV2_SYMBOL_EXPORT); everything else is hidden.
 $(PLUGIN_OBJS): $(OBJ)/%.o: %.c $(FLAGS_STAMP)
@@ -214,13 +217,31 @@ $(TEST_BINS): $(BUILD)/tests/%: $(OBJ)/tests/%.o $(FIXTURE_OBJ) $(LIB_A)
 -include $(ALL_OBJS:.o=.d)
 
 # ---------------------------------------------------------------------------------------------
+# examples: each examples/NAME.c is a user's program, built into $(BUILD)/examples/NAME against
+# the public header and the static library only (installed: pkg-config --cflags --libs dmaudio).
+# tests/test_examples.sh runs them, and the example scripts, in `make test`.
+
+EXAMPLE_SRCS := $(sort $(wildcard examples/*.c))
+EXAMPLE_BINS  = $(EXAMPLE_SRCS:examples/%.c=$(BUILD)/examples/%)
+
+.PHONY: examples
+examples: $(EXAMPLE_BINS)
+
+$(EXAMPLE_BINS): $(BUILD)/examples/%: examples/%.c $(LIB_A) $(HEADERS) $(FLAGS_STAMP)
+	$(call need_pkgs,$(MISSING_LIB))
+	@mkdir -p $(@D)
+	$(call say,CC,$<)
+	$(Q)$(CC) -Icore/include $(LIB_PC_CFLAGS) $(CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< \
+		$(LIB_A) $(ALL_LDLIBS)
+
+# ---------------------------------------------------------------------------------------------
 # tests
 
 # deps first, then a fresh make: its pkg-config answers see what deps just installed.
 test: deps
 	@$(MAKE) --no-print-directory test-nodeps
 
-test-nodeps: all tests
+test-nodeps: all tests examples
 	bash tests/run.sh $(BUILD)
 
 # If LeakSanitizer ever reports libgomp/OpenBLAS internals, list them (and only them) in
@@ -305,17 +326,33 @@ fuzz-replay: $(FUZZ_BINS)
 	done; echo "fuzz-replay: all corpus files pass"
 
 # ---------------------------------------------------------------------------------------------
-# demo — the lead fills this in (generate a few clips with the bundled default model).
-# The longer run of tests/test_learn.c ("it learns"): a 3-class synthetic set,
-# 3000 training steps on 1024-sample clips, 48 generated clips per class; prints
-# the Fréchet distances and class recognition. A few minutes on 2 cores.
-LEARN_DEMO_ENV ?= DM_LEARN_STEPS=3000 DM_LEARN_LEN=1024 DM_LEARN_PER_CLASS=48
-learn-demo: tests
-	$(LEARN_DEMO_ENV) $(BUILD)/tests/test_learn
-
-.PHONY: learn-demo
-
-demo: all
+# demo — the first thing a newcomer runs: installs what is missing, builds, and writes clips.
+# With the bundled model (models/default.dmm) it samples one clip per class. Until that model
+# exists (it is trained by `make model`), it shows the whole pipeline on the synthetic dataset
+# instead: writes the tone/noise/click set, trains a tiny model for about a minute, then
+# samples a clip and draws a spectrogram per class. Everything goes to $(BUILD)/demo/.
+DEMO_DIR ?= $(BUILD)/demo
+DEMO_STEPS ?= 400
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@set -e; mkdir -p $(DEMO_DIR); dm=$(BUILD)/dmaudio; \
+	if [ -f models/default.dmm ]; then \
+	  model=models/default.dmm; \
+	else \
+	  echo "demo: no bundled model yet: training a tiny one on the synthetic dataset"; \
+	  $$dm synth $(DEMO_DIR)/data --per-class 48 --rate 16000 --length 4096 --seed 1 --force; \
+	  $$dm train $(DEMO_DIR)/data -o $(DEMO_DIR)/synth.dmm --preset tiny --steps $(DEMO_STEPS) \
+	    --batch 16 --seed 1 --force; \
+	  model=$(DEMO_DIR)/synth.dmm; \
+	fi; \
+	classes=$$($$dm info $$model --json | sed -n 's/.*"classes": *\[\([^]]*\)\].*/\1/p' | tr -d '" ' | tr ',' ' '); \
+	for c in $$classes; do \
+	  $$dm sample -m $$model --class $$c --seed 1 -o $(DEMO_DIR)/$$c.wav --force --quiet; \
+	  $$dm spectrogram $(DEMO_DIR)/$$c.wav -o $(DEMO_DIR)/$$c.png --force; \
+	  echo "demo: wrote $(DEMO_DIR)/$$c.wav and $(DEMO_DIR)/$$c.png"; \
+	done; \
+	$$dm sample -m $$model --seed 7 -o $(DEMO_DIR)/clip.wav --force --quiet; \
+	echo "demo: wrote $(DEMO_DIR)/clip.wav (unconditional); play with: $$dm play $(DEMO_DIR)/clip.wav"
 
 # ---------------------------------------------------------------------------------------------
 # install

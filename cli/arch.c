@@ -22,8 +22,8 @@ int dm_cli_int(const char *option, const char *text, long lo, long hi, int *out)
 }
 
 /* "32,64,128" -> values; returns the count or -1 after a usage message. */
-static int parse_list(const char *option, const char *text, int *values, int max, long lo,
-                      long hi)
+int dm_cli_int_list(const char *option, const char *text, int *values, int max, long lo,
+                    long hi)
 {
     char buf[256];
     if (strlen(text) >= sizeof buf) {
@@ -70,13 +70,16 @@ int cmd_arch(int argc, char **argv)
         int r = 0;
         switch (opt) {
         case 'c':
-            r = n_channels = parse_list("--channels", optarg, cfg.channels, DM_MAX_LEVELS, 1, 8192);
+            r = n_channels =
+                dm_cli_int_list("--channels", optarg, cfg.channels, DM_MAX_LEVELS, 1, 8192);
             break;
         case 'f':
-            r = n_factors = parse_list("--factors", optarg, cfg.factors, DM_MAX_LEVELS - 1, 2, 64);
+            r = n_factors =
+                dm_cli_int_list("--factors", optarg, cfg.factors, DM_MAX_LEVELS - 1, 2, 64);
             break;
         case 'a':
-            r = n_attn = parse_list("--attention", optarg, attn, DM_MAX_LEVELS, 0, DM_MAX_LEVELS - 1);
+            r = n_attn =
+                dm_cli_int_list("--attention", optarg, attn, DM_MAX_LEVELS, 0, DM_MAX_LEVELS - 1);
             break;
         case 'b': r = dm_cli_int("--blocks", optarg, 1, 16, &cfg.blocks); break;
         case 'H': r = dm_cli_int("--heads", optarg, 1, 1024, &cfg.heads); break;

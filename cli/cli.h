@@ -40,6 +40,40 @@ void dm_cli_print_command_help(const dm_command *cmd, FILE *out);
 
 int cmd_arch(int argc, char **argv);
 
+/* sample, info, train, synth: cli/sample.c, info.c, train.c, synth.c */
+extern const char dm_sample_usage[], dm_info_usage[], dm_train_usage[], dm_synth_usage[];
+int cmd_sample(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_synth(int argc, char **argv);
+
+/* augment, play, devices: cli/augment.c, cli/play.c */
+extern const char dm_augment_usage[], dm_play_usage[], dm_devices_usage[];
+int cmd_augment(int argc, char **argv);
+int cmd_play(int argc, char **argv);
+int cmd_devices(int argc, char **argv);
+
+/* variation, interpolate, inpaint, eval, spectrogram: cli/variation.c, interpolate.c,
+ * inpaint.c, eval.c, spectrogram.c (the first three share cli/edit.c) */
+extern const char dm_variation_usage[], dm_interpolate_usage[], dm_inpaint_usage[],
+    dm_eval_usage[], dm_spectrogram_usage[];
+int cmd_variation(int argc, char **argv);
+int cmd_interpolate(int argc, char **argv);
+int cmd_inpaint(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_spectrogram(int argc, char **argv);
+/* Plays interleaved float samples (frames x channels, in [-1, 1]) at rate Hz
+ * through PortAudio and returns when they have been heard. device: NULL or ""
+ * for $DMAUDIO_DEVICE, else the default output; a number is a device index (as
+ * `dmaudio devices` lists them), anything else a device name (exact, or a
+ * unique case-insensitive part of one). Resamples when the device refuses the
+ * rate, mixes down to mono for a mono device. Ctrl-C stops playback (SIGINT is
+ * then re-raised for the caller's handler, or exits 130 by default). Returns 0,
+ * or 1 with a one-line message in err (n bytes), e.g. "no output device
+ * 'foo' (see 'dmaudio devices')". */
+int dm_cli_play(const float *interleaved, int channels, int64_t frames, int rate,
+                const char *device, char *err, size_t n);
+
 /* ---- shared by the subcommands (cli/common.c) ---- */
 
 /* The model to use: `path` when given, else $DMAUDIO_MODEL, else the bundled
@@ -86,5 +120,14 @@ int dm_recipe_parse(const char *text, dm_recipe *r, char *why, size_t why_n);
 /* Parses a whole decimal integer in [lo, hi]; prints a usage error naming the
  * option and returns -1 when it is not one. */
 int dm_cli_int(const char *option, const char *text, long lo, long hi, int *out);
+/* "32,64,128": at most max integers in [lo, hi] into values; the count, or -1
+ * after a usage message (cli/arch.c). */
+int dm_cli_int_list(const char *option, const char *text, int *values, int max, long lo,
+                    long hi);
+/* The same for a seed (any uint64) and a real number in [lo, hi] (cli/values.c). */
+int dm_cli_u64(const char *option, const char *text, uint64_t *out);
+int dm_cli_double(const char *option, const char *text, double lo, double hi, double *out);
+/* Writes s as a quoted, escaped JSON string. */
+void dm_cli_json_string(FILE *out, const char *s);
 
 #endif

@@ -14,6 +14,27 @@ static const dm_command commands[] = {
      cmd_help},
     {"version", "print the version of dmaudio and of its library", "dmaudio version", cmd_version},
     {"arch", "describe a U-Net configuration: parameters, FLOPs, memory", DM_ARCH_USAGE, cmd_arch},
+    {"sample", "generate clips with a model (the bundled one by default)", dm_sample_usage,
+     cmd_sample},
+    {"info", "describe a model, or an audio file and the recipe it carries", dm_info_usage,
+     cmd_info},
+    {"train", "train a model on a folder of sounds (sub-folders are classes)", dm_train_usage,
+     cmd_train},
+    {"synth", "write the synthetic tone/noise/click dataset", dm_synth_usage, cmd_synth},
+    {"augment", "write variations of every sound in a folder (resumable, shardable)",
+     dm_augment_usage, cmd_augment},
+    {"play", "play audio files through the sound card (PortAudio)", dm_play_usage, cmd_play},
+    {"devices", "list the audio output devices 'play --device' accepts", dm_devices_usage,
+     cmd_devices},
+    {"variation", "write variations of a sound (SDEdit at a strength)", dm_variation_usage,
+     cmd_variation},
+    {"interpolate", "morph between two seeds (slerp of their initial noise)",
+     dm_interpolate_usage, cmd_interpolate},
+    {"inpaint", "regenerate a part of a sound, keeping the rest", dm_inpaint_usage, cmd_inpaint},
+    {"eval", "Frechet distance, KID and memorisation; or a model's ELBO in bits", dm_eval_usage,
+     cmd_eval},
+    {"spectrogram", "draw a sound's spectrogram as a PNG", dm_spectrogram_usage,
+     cmd_spectrogram},
 };
 
 static const int n_commands = (int)(sizeof commands / sizeof commands[0]);
@@ -35,7 +56,7 @@ static void print_usage(FILE *out)
             "\n"
             "subcommands:\n");
     for (int i = 0; i < n_commands; i++)
-        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+        fprintf(out, "  %-12s %s\n", commands[i].name, commands[i].summary);
     fprintf(out, "\nRun 'dmaudio help SUBCOMMAND' or 'dmaudio SUBCOMMAND --help' for its options.\n");
 }
 

@@ -273,6 +273,24 @@ typedef enum dm_repr {
 const char *dm_repr_name(dm_repr r);
 int dm_repr_from_name(const char *name, dm_repr *out);
 
+/* The spec representation: a magnitude-compressed complex STFT, so that synthesis is an
+ * exact inverse STFT (no phase retrieval). Per audio channel x:
+ *   X = STFT(x) with the model's n_fft and hop (periodic Hann window, centered frames with
+ *       reflect padding, not normalised: dm_stft_forward in dmaudio_spectral.h);
+ *   Y = data_scale * |X|^a * X / |X| for every bin, a = DM_SPEC_COMPRESSION (0 stays 0);
+ * the network's channels are [Re Y of bins 0..B-1, Im Y of bins 0..B-1] per audio channel,
+ * B = n_fft / 2 + 1 (net_channels = 2 B audio_channels; the imaginary rows of bins 0 and
+ * B - 1 are always 0 for real audio and ignored when decoding), its length the frames.
+ * Decoding inverts exactly: X = |Y / data_scale|^(1/a - 1) * Y / data_scale, then the
+ * inverse STFT. Compression (a < 1) evens out the dynamic range between loud and quiet
+ * bins, as in compressed-STFT speech enhancement and vocoder-free spectrogram diffusion.
+ * n_fft is a power of two in 16..8192, hop in 1..n_fft/2 and divides n_fft (so the window
+ * overlap-adds to a constant and the inverse is exact). The frames F must be a multiple of
+ * dm_unet_length_multiple(): dm_model_create takes F as the smallest such multiple >=
+ * length / hop + 1 (integer division) and sets the clip length to (F - 1) * hop samples,
+ * whose STFT has exactly F frames; dm_model_get_info reports that length. */
+#define DM_SPEC_COMPRESSION 0.5
+
 #define DM_MAX_CLASSES 1024
 #define DM_NAME_MAX 64               /* bytes of a model or class name, with the NUL */
 
@@ -330,6 +348,29 @@ int dm_model_find_class(const dm_model *m, const char *name); /* -1 if unknown  
 /* Recomputes the checksum after the weights were changed in place. */
 void dm_model_update_checksum(dm_model *m);
 
+/* The codec between one clip's audio, (audio_channels, length) planar, and the network's
+ * tensor, (net_channels, net_length): for wave, net = audio * data_scale; for spec, the
+ * compressed STFT above (data_scale included). Training encodes every batch item through it,
+ * generation decodes the sampler's result: both representations go through the same code.
+ * A codec holds its FFT plans and scratch (made once, in dm_codec_create): encode and decode
+ * never allocate; one codec is used by one thread at a time. It borrows nothing from m after
+ * creation. */
+typedef struct dm_codec dm_codec;
+
+dm_status dm_codec_create(const dm_model *m, dm_codec **out, dm_error *err);
+void dm_codec_free(dm_codec *c);
+/* audio: audio_channels * length floats -> net: net_channels * net_length floats. */
+void dm_codec_encode(dm_codec *c, const float *audio, float *net);
+/* net -> audio; decode(encode(x)) == x up to float rounding (<= 1e-5 relative). */
+void dm_codec_decode(dm_codec *c, const float *net, float *audio);
+/* An in-painting mask over samples, (length) with 1 = keep, as the network sees it:
+ * (net_length) values of 0 or 1. wave: the same mask (values > 0.5 keep). spec: frame t is
+ * kept when every one of the n_fft samples its window reads (reflections at the ends
+ * included) is kept, so kept frames hold only known audio; samples covered by kept frames
+ * only come back exactly, and the generated part blends in over up to n_fft samples at each
+ * boundary. */
+void dm_codec_mask(const dm_codec *c, const float *mask, float *out);
+
 /* ------------------------------------------------------------------------ */
 /* Generation                                                                */
 /* ------------------------------------------------------------------------ */
@@ -346,7 +387,8 @@ typedef struct dm_sample_params {
     /* editing, all optional, in the model's audio layout (batch, channels, length) */
     const float *init;           /* the input sound of a variation / in-painting    */
     double strength;             /* SDEdit strength in (0, 1] (1: from noise)       */
-    const float *mask;           /* (length): 1 keeps init, 0 is generated          */
+    const float *mask;           /* (length): 1 keeps init, 0 is generated (spec:   */
+                                 /* turned into frames by dm_codec_mask)            */
     const float *noise;          /* explicit initial noise (interpolation), network */
                                  /* layout (batch, net_channels, net_length)        */
     dm_progress_fn progress;     /* called after each step; non-zero cancels        */
@@ -385,11 +427,21 @@ typedef struct dm_train_params {
     double ema_decay;            /* 0.999                                           */
     double class_dropout;        /* probability of the null class (0.1)             */
     double min_snr_gamma;        /* min-SNR-gamma weighting, 0 = plain MSE (0)      */
+    double stft_loss_weight;     /* multi-resolution STFT loss on the x0 estimate,  */
+                                 /* wave models only; 0 = off (0). See below.       */
     double gain_db;              /* random gain in [-gain_db, 0] dB (6)             */
     uint64_t seed;               /* data order, noise, times (1)                    */
     int n_threads;               /* 0: all cores                                    */
 } dm_train_params;
 
+/* With stft_loss_weight w > 0, each step's loss is the (weighted) MSE plus w times the mean
+ * over batch items and audio channels of dm_mrstft_loss (dmaudio_spectral.h) between the x0
+ * the network's output implies (dm_prediction_to_x0_eps) and the clean crop, both divided by
+ * data_scale (audio units), at the resolutions dm_mrstft_default_resolutions gives for the
+ * model's sample rate and length; its gradient goes back through the STFT's adjoint and the
+ * linear map from the output to x0 (-sigma for v, -sigma / alpha for eps prediction: with
+ * eps, noisy steps weigh heavily, and gradient clipping bounds them). The loss reported by
+ * dm_trainer_step includes the term. */
 dm_train_params dm_train_default_params(void);
 
 /* The trainer owns a copy of the model's weights, the optimiser state and an
@@ -411,6 +463,57 @@ const dm_model *dm_trainer_model(const dm_trainer *t);
 dm_status dm_trainer_save(const dm_trainer *t, const char *path, dm_error *err);
 /* n_threads: 0 for all cores (the only setting a resume may change). */
 dm_status dm_trainer_load(const char *path, int n_threads, dm_trainer **out, dm_error *err);
+
+/* ------------------------------------------------------------------------ */
+/* The variational bound (the true "ELBO loss")                              */
+/* ------------------------------------------------------------------------ */
+/* The discrete-time variational bound of Ho et al. (2020), Eq. 5, as improved DDPM computes
+ * it (L_vlb, Nichol and Dhariwal 2021), in bits per audio sample:
+ *   L = L_T + sum_{t=2..T} L_{t-1} + L_0, where
+ *   L_T     = KL(q(x_T | x_0) || N(0, I))                        the prior term,
+ *   L_{t-1} = KL(q(x_{t-1} | x_t, x_0) || p(x_{t-1} | x_t))      the diffusion terms,
+ *   L_0     = -log p(x_0 | x_1)                                  the decoder term.
+ * x_0 is the audio, quantised to 2^bits levels spanning [-1, 1] (values outside go to the end
+ * levels), times the model's data_scale; x_t is drawn from q(x_t | x_0). The reverse step
+ * p(x_{t-1} | x_t) is the posterior q(x_{t-1} | x_t, x0_hat) with the network's estimate x0_hat
+ * (its prediction at u = t / T, converted by dm_prediction_to_x0_eps) and the posterior variance
+ * beta~_t = beta_t (1 - abar_{t-1}) / (1 - abar_t): the "fixed small" variance the DDPM sampler
+ * uses. p(x_0 | x_1) is the Gaussian of mean x0_hat(x_1, 1) and variance beta~_2 (improved
+ * DDPM's clipped value; beta~_1 = 0) integrated over each level's bin, the end bins reaching to
+ * infinity, so L is a bound on -log2 P(quantised clip) divided by its number of samples.
+ * L_T and L_0 are computed for every clip. Of the T - 1 diffusion terms, all are computed when
+ * n_t is 0 or >= T - 1; otherwise n_t, by stratified sampling: 2..T is cut into n_t runs whose
+ * ends are spaced geometrically (the terms fall off roughly like 1/t; the first runs are single
+ * timesteps), one t is drawn uniformly in each and weighted by its run's length: an unbiased
+ * Monte Carlo estimate. The noise and the draws depend only on (seed, clip index, t):
+ * two models evaluated with one seed see the same noise, and no result depends on the thread
+ * count. *bits_per_sample is the mean over clips; *std_err the standard error of that mean
+ * (sample standard deviation over clips / sqrt(count); 0 for one clip), which covers both the
+ * Monte Carlo noise and the spread of the data. */
+typedef struct dm_elbo_params {
+    int n_t;                     /* diffusion terms per clip (50); 0 = all T - 1          */
+    int bits;                    /* quantisation of the audio, 1..24 bits (16)            */
+    uint64_t seed;               /* noise and timestep draws (0)                          */
+    const int *classes;          /* class of each clip, -1 = the null class; NULL: all    */
+                                 /* null (the unconditional model)                        */
+    int n_threads;               /* 0: all cores (default)                                */
+    dm_progress_fn progress;     /* after each batch of network passes; non-zero cancels  */
+    void *progress_user_data;
+} dm_elbo_params;
+
+dm_elbo_params dm_elbo_default_params(void);
+
+/* clips: (count, audio_channels, length) audio in the model's format (wave models; a spec
+ * model gives DM_ERR_UNSUPPORTED). Lower is better. std_err may be NULL. Errors:
+ * DM_ERR_INVALID_ARGUMENT (count < 1, a NaN or infinite sample, bits or a class out of range),
+ * DM_ERR_OUT_OF_MEMORY, DM_ERR_CANCELLED. */
+dm_status dm_model_elbo(const dm_model *m, const float *clips, int count, const dm_elbo_params *p,
+                        double *bits_per_sample, double *std_err, dm_error *err);
+/* The same, clip by clip: per_clip[i] (count values) = the bound of clip i, in bits per sample;
+ * their mean is dm_model_elbo's result for the same arguments. For paired comparisons (two
+ * models on the same clips and seed see the same noise) and per-class figures. */
+dm_status dm_model_elbo_per_clip(const dm_model *m, const float *clips, int count,
+                                 const dm_elbo_params *p, double *per_clip, dm_error *err);
 
 #ifdef __cplusplus
 }

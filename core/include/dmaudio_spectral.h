@@ -89,6 +89,52 @@ dm_status dm_stft_forward(dm_stft *st, const float *x, size_t n_samples, float *
 dm_status dm_stft_inverse(dm_stft *st, const float *re, const float *im, int frames, float *y,
                           size_t n_samples, dm_error *err);
 
+/* The adjoint (transpose) of dm_stft_forward, for back-propagation: given d(loss)/d(re) and
+ * d(loss)/d(im), (bins, frames) with frames = dm_stft_frames(st, n_samples), ADDS
+ * d(loss)/dx into dx (n_samples). Per frame: the inverse real FFT of dre + i dim with the
+ * bins strictly between DC and Nyquist halved (a c2r transform counts each of them twice, as
+ * k and n_fft - k; the forward transform's bin k depends on x through cos and -sin once),
+ * times the window, then the padding's transpose: each padded sample's gradient goes to the
+ * sample it copies (reflect) or nowhere (constant). <STFT x, (gre, gim)> = <x, adjoint>.
+ * Does not allocate. */
+dm_status dm_stft_backward(dm_stft *st, const float *dre, const float *dim, int frames,
+                           float *dx, size_t n_samples, dm_error *err);
+
+/* ------------------------------------------------------------------------ */
+/* Multi-resolution STFT loss (Yamamoto et al. 2020, Parallel WaveGAN)       */
+/* ------------------------------------------------------------------------ */
+/* For a signal y (the estimate) and a reference x of n samples, at R resolutions (n_fft_r,
+ * hop_r), with STFT as dm_stft_forward (Hann, centered, reflect) and magnitudes
+ *   |S|_r = sqrt(re^2 + im^2 + eps),  eps = DM_MRSTFT_EPS (smooth, never 0):
+ *   SC_r = || |S_r(y)| - |S_r(x)| ||_F / || |S_r(x)| ||_F                (spectral convergence)
+ *   LM_r = mean over bins and frames of | log |S_r(y)| - log |S_r(x)| |   (log magnitude, L1)
+ *   L    = (1 / R) sum_r (SC_r + LM_r).
+ * The gradient dL/dy is exact (chain rule through |S| and dm_stft_backward); where
+ * |S_r(y)| = |S_r(x)| the L1 term's subgradient 0 is used, and the SC term's gradient is 0
+ * when y's magnitudes equal x's everywhere. */
+#define DM_MRSTFT_MAX_RES 8
+#define DM_MRSTFT_EPS 1e-7
+
+typedef struct dm_mrstft dm_mrstft;
+
+/* The resolutions used for training at a sample rate: n_fft = 128, 256, 512 at 16 kHz,
+ * scaled to the rate (the power of two nearest base * rate / 16000, at least 16), each at
+ * most the largest power of two <= n_samples (resolutions that collapse onto the same n_fft
+ * are kept once); hop = n_fft / 4. Returns R (1..3) and fills n_fft[R], hop[R]. */
+int dm_mrstft_default_resolutions(int sample_rate, size_t n_samples, int *n_fft, int *hop);
+
+/* Plans the R (1..DM_MRSTFT_MAX_RES) STFTs (each n_fft even, 4..65536, hop 1..n_fft) and
+ * allocates every buffer for signals of n_samples (>= 1). */
+dm_status dm_mrstft_create(int n_res, const int *n_fft, const int *hop, size_t n_samples,
+                           dm_mrstft **out, dm_error *err);
+void dm_mrstft_free(dm_mrstft *l);
+int dm_mrstft_n_res(const dm_mrstft *l);
+
+/* L(y, x) as above, returned. grad (n_samples, may be NULL) receives dL/dy (written, not
+ * added); parts (2 R values, may be NULL) receives SC_r, LM_r per resolution. y and x must be
+ * finite. Does not allocate; one object is used by one thread at a time. */
+double dm_mrstft_loss(dm_mrstft *l, const float *y, const float *x, float *grad, double *parts);
+
 /* ------------------------------------------------------------------------ */
 /* Magnitudes, mel filterbank, log-mel, MFCC                                 */
 /* ------------------------------------------------------------------------ */

@@ -19,6 +19,7 @@ struct dm_generator {
     int max_batch;
     size_t item;                 /* floats per item in network layout */
     dm_unet_state *st;           /* 2 * max_batch items (guidance)     */
+    dm_codec *codec;             /* audio <-> network layout           */
     float *x, *work, *in, *out, *mask, *t, *init;
     int *cls;
     /* the call in progress */
@@ -59,8 +60,10 @@ dm_status dm_generator_create(const dm_model *m, int max_batch, int n_threads,
     sp.length = g->info.net_length;
     sp.n_threads = n_threads;
     dm_status st = dm_unet_state_create(dm_model_unet_const(m), &sp, &g->st, err);
+    if (st == DM_OK)
+        st = dm_codec_create(m, &g->codec, err);
     if (st != DM_OK) {
-        free(g);
+        dm_generator_free(g);
         return st;
     }
     size_t n = g->item * (size_t)max_batch;
@@ -85,6 +88,7 @@ void dm_generator_free(dm_generator *g)
     if (!g)
         return;
     dm_unet_state_free(g->st);
+    dm_codec_free(g->codec);
     dm_free(g->x);
     dm_free(g->work);
     dm_free(g->in);
@@ -187,16 +191,17 @@ dm_status dm_generate(dm_generator *g, const dm_sample_params *p, int batch, flo
     lp.eta = p->eta;
     lp.rho = p->rho > 0 ? p->rho : 7.0;
     lp.strength = p->init ? p->strength : 1.0;
-    if (p->init) { /* wave: the audio layout is the network layout */
-        for (size_t i = 0; i < n; i++)
-            g->init[i] = (float)(p->init[i] * g->info.data_scale);
+    const size_t audio_item = (size_t)g->info.audio_channels * g->info.length;
+    if (p->init) { /* the input sounds, in network layout */
+        for (int b = 0; b < batch; b++)
+            dm_codec_encode(g->codec, p->init + (size_t)b * audio_item, g->init + (size_t)b * g->item);
         lp.init = g->init;
     }
-    if (p->mask) {
+    if (p->mask) { /* per sample -> per network position, the same for every channel and item */
         const int C = g->info.net_channels, L = g->info.net_length;
-        for (int b = 0; b < batch; b++)
-            for (int c = 0; c < C; c++)
-                memcpy(g->mask + ((size_t)b * C + c) * L, p->mask, (size_t)L * sizeof(float));
+        dm_codec_mask(g->codec, p->mask, g->mask);
+        for (size_t r = 1; r < (size_t)batch * C; r++)
+            memcpy(g->mask + r * L, g->mask, (size_t)L * sizeof(float));
         lp.mask = g->mask;
     }
     lp.progress = p->progress;
@@ -205,8 +210,7 @@ dm_status dm_generate(dm_generator *g, const dm_sample_params *p, int batch, flo
                                   step_noise, g, g->work, err);
     if (st != DM_OK)
         return st;
-    const float inv = (float)(1.0 / g->info.data_scale);
-    for (size_t i = 0; i < n; i++)
-        out[i] = g->x[i] * inv;
+    for (int b = 0; b < batch; b++)
+        dm_codec_decode(g->codec, g->x + (size_t)b * g->item, out + (size_t)b * audio_item);
     return DM_OK;
 }

@@ -68,14 +68,31 @@ static int valid_name(const char *s)
     return 1;
 }
 
+/* The network's shape for a representation: (channels, length), and the clip length in
+ * samples (the requested one for wave; for spec the one whose STFT has net_length frames,
+ * net_length being the smallest multiple of mult >= length / hop + 1). */
+typedef struct model_shape {
+    int length, net_channels, net_length;
+} model_shape;
+
+static model_shape shape_of(const dm_model_params *p, int mult)
+{
+    model_shape s = {p->length, p->audio_channels, p->length};
+    if (p->repr == DM_REPR_SPEC) {
+        long frames = (long)p->length / p->hop + 1;
+        frames = (frames + mult - 1) / mult * mult;
+        s.net_channels = 2 * (p->n_fft / 2 + 1) * p->audio_channels;
+        s.net_length = (int)frames;
+        s.length = (int)((frames - 1) * p->hop);
+    }
+    return s;
+}
+
 static dm_status check_params(const dm_model_params *p, const char *where, dm_error *err)
 {
     const dm_status bad = DM_ERR_INVALID_ARGUMENT;
     if ((unsigned)p->repr >= DM_REPR_COUNT)
         return dm_fail(err, bad, "%s: unknown representation %d", where, (int)p->repr);
-    if (p->repr == DM_REPR_SPEC)
-        return dm_fail(err, DM_ERR_UNSUPPORTED, "%s: the spec representation is not built yet",
-                       where);
     if (p->sample_rate < 1000 || p->sample_rate > 384000)
         return dm_fail(err, bad, "%s: sample rate %d is not in 1000..384000", where,
                        p->sample_rate);
@@ -111,16 +128,38 @@ static dm_status check_params(const dm_model_params *p, const char *where, dm_er
     if (!valid_name(p->name ? p->name : "dmaudio"))
         return dm_fail(err, bad, "%s: model name is empty, too long or has characters other "
                                  "than letters, digits and -_.+", where);
+    if (p->repr == DM_REPR_SPEC) {
+        if (p->n_fft < 16 || p->n_fft > 8192 || (p->n_fft & (p->n_fft - 1)))
+            return dm_fail(err, bad, "%s: spec n_fft %d is not a power of two in 16..8192", where,
+                           p->n_fft);
+        if (p->hop < 1 || p->hop > p->n_fft / 2 || p->n_fft % p->hop)
+            return dm_fail(err, bad, "%s: spec hop %d is not in 1..%d and a divisor of n_fft %d",
+                           where, p->hop, p->n_fft / 2, p->n_fft);
+        int channels = 2 * (p->n_fft / 2 + 1) * p->audio_channels;
+        if (channels > 4096)
+            return dm_fail(err, bad, "%s: spec n_fft %d with %d audio channel(s) gives %d network "
+                                     "channels, more than the U-Net's 4096", where, p->n_fft,
+                           p->audio_channels, channels);
+    }
     dm_unet_config u = p->unet;
-    u.in_channels = u.out_channels = p->audio_channels;
+    u.in_channels = u.out_channels = p->repr == DM_REPR_SPEC
+                                         ? 2 * (p->n_fft / 2 + 1) * p->audio_channels
+                                         : p->audio_channels;
     u.n_classes = p->n_classes;
     dm_status st = dm_unet_config_check(&u, err);
     if (st != DM_OK)
         return st;
     int mult = dm_unet_length_multiple(&u);
-    if (p->length % mult)
+    if (p->repr == DM_REPR_WAVE && p->length % mult)
         return dm_fail(err, bad, "%s: length %d is not a multiple of %d (the network's factors)",
                        where, p->length, mult);
+    if (p->repr == DM_REPR_SPEC) {
+        model_shape s = shape_of(p, mult);
+        if (s.length < 16 || s.length > (1 << 22))
+            return dm_fail(err, bad, "%s: length %d samples gives %d frames of hop %d (a multiple "
+                                     "of %d), %d samples, not in 16..%d", where, p->length,
+                           s.net_length, p->hop, mult, s.length, 1 << 22);
+    }
     return DM_OK;
 }
 
@@ -135,9 +174,11 @@ dm_status dm_model_create(const dm_model_params *p, uint64_t seed, dm_model **ou
     dm_model *m = calloc(1, sizeof *m);
     if (!m)
         return dm_fail(err, DM_ERR_OUT_OF_MEMORY, "model: out of memory");
+    model_shape shape = shape_of(p, 1);
     dm_unet_config u = p->unet;
-    u.in_channels = u.out_channels = p->audio_channels;
+    u.in_channels = u.out_channels = shape.net_channels;
     u.n_classes = p->n_classes;
+    shape = shape_of(p, dm_unet_length_multiple(&u));
     if ((st = dm_unet_create(&u, seed, &m->net, err)) != DM_OK ||
         (st = dm_schedule_init(&m->sched, p->schedule, p->timesteps, err)) != DM_OK) {
         dm_model_free(m);
@@ -156,9 +197,9 @@ dm_status dm_model_create(const dm_model_params *p, uint64_t seed, dm_model **ou
     in->repr = p->repr;
     in->sample_rate = p->sample_rate;
     in->audio_channels = p->audio_channels;
-    in->length = p->length;
-    in->net_channels = p->audio_channels;
-    in->net_length = p->length;
+    in->length = shape.length;
+    in->net_channels = shape.net_channels;
+    in->net_length = shape.net_length;
     in->n_fft = p->n_fft;
     in->hop = p->hop;
     in->schedule = p->schedule;
@@ -271,6 +312,8 @@ dm_status dm_model_write_keys(const dm_model *m, dm_file_writer *w, const char *
     W(dm_file_writer_int(w, "dmaudio.length", in->length));
     W(dm_file_writer_int(w, "dmaudio.spec.n_fft", in->n_fft));
     W(dm_file_writer_int(w, "dmaudio.spec.hop", in->hop));
+    if (in->repr == DM_REPR_SPEC)
+        W(dm_file_writer_float(w, "dmaudio.spec.compression", DM_SPEC_COMPRESSION));
     W(dm_file_writer_string(w, "dmaudio.schedule", dm_schedule_name(in->schedule)));
     W(dm_file_writer_int(w, "dmaudio.timesteps", in->timesteps));
     W(dm_file_writer_string(w, "dmaudio.prediction", dm_prediction_name(in->prediction)));
@@ -432,6 +475,15 @@ dm_status dm_model_from_keys(const dm_file *f, const char *path, dm_model **out,
     if (dm_file_get_float(f, "dmaudio.data_scale", &p.data_scale, &e) != DM_OK)
         return dm_fail(err, DM_ERR_FORMAT, "%s: %s", path, e.message);
     p.repr = (dm_repr)repr;
+    if (p.repr == DM_REPR_SPEC) { /* the compression exponent this library decodes with */
+        double a;
+        if (dm_file_get_float(f, "dmaudio.spec.compression", &a, &e) != DM_OK)
+            return dm_fail(err, DM_ERR_FORMAT, "%s: %s", path, e.message);
+        if (a != DM_SPEC_COMPRESSION)
+            return dm_fail(err, DM_ERR_UNSUPPORTED, "%s: dmaudio.spec.compression = %g; this "
+                                                    "version decodes %g only", path, a,
+                           DM_SPEC_COMPRESSION);
+    }
     p.schedule = (dm_schedule_kind)schedule;
     p.prediction = (dm_prediction)prediction;
     if (dm_file_has(f, "dmaudio.classes")) {
@@ -467,6 +519,14 @@ dm_status dm_model_from_keys(const dm_file *f, const char *path, dm_model **out,
     if (st != DM_OK)
         return dm_fail(err, st == DM_ERR_INVALID_ARGUMENT ? DM_ERR_FORMAT : st, "%s: %s", path,
                        e.message);
+    if (dm_model_get_info(*out).length != p.length) { /* spec: not (frames - 1) * hop */
+        int want = dm_model_get_info(*out).length;
+        dm_model_free(*out);
+        *out = NULL;
+        return dm_fail(err, DM_ERR_FORMAT, "%s: dmaudio.length = %d is not a spec clip length "
+                                           "((frames - 1) x hop with whole frames; %d would be)",
+                       path, p.length, want);
+    }
     return DM_OK;
 }
 

@@ -169,21 +169,27 @@ int dm_stft_frames(const dm_stft *st, size_t n_samples)
 /* ------------------------------------------------------------------------------------------ */
 /* Forward */
 
-/* Sample i (any integer) of the padded signal, i in original coordinates. */
-static float padded_sample(const float *x, long n, long i, dm_stft_pad pad)
+/* The original sample padded position i (original coordinates) copies, or -1 (zero pad). */
+static long pad_source(long n, long i, dm_stft_pad pad)
 {
     if (i >= 0 && i < n)
-        return x[i];
+        return i;
     if (pad == DM_STFT_PAD_CONSTANT)
-        return 0.0f;
+        return -1;
     if (n == 1)
-        return x[0];
-    /* numpy's "reflect": the mirror image without repeating the edge, period 2 (n - 1). */
+        return 0;
     long period = 2 * (n - 1);
     long m = i % period;
     if (m < 0)
         m += period;
-    return x[m < n ? m : period - m];
+    return m < n ? m : period - m;
+}
+
+/* Sample i (any integer) of the padded signal, i in original coordinates. */
+static float padded_sample(const float *x, long n, long i, dm_stft_pad pad)
+{
+    long src = pad_source(n, i, pad);
+    return src < 0 ? 0.0f : x[src];
 }
 
 /* x (n) -> planes; frames = dm_stft_frames(st, n). re / im rows have stride `frames`. */
@@ -300,6 +306,71 @@ dm_status dm_stft_inverse(dm_stft *st, const float *re, const float *im, int fra
         return dm_fail(err, DM_ERR_INVALID_ARGUMENT, "inverse STFT: %zu samples is not in 1..%d",
                        n_samples, INT32_MAX / 2);
     stft_inverse(st, re, im, frames, y, n_samples);
+    return DM_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Adjoint of the forward transform (back-propagation through the STFT)
+ *
+ * Forward, frame t: f[j] = w[j] xpad[t hop + j], re[k] = sum_j f[j] cos(2 pi k j / N),
+ * im[k] = -sum_j f[j] sin(2 pi k j / N), k = 0..N/2. So
+ *   dL/df[j] = sum_k dre[k] cos(2 pi k j / N) - dim[k] sin(2 pi k j / N).
+ * FFTW's c2r of Y (Hermitian, unnormalised) gives Re Y[0] + Re Y[N/2] (-1)^j
+ *   + 2 sum_{0<k<N/2} (Re Y[k] cos - Im Y[k] sin): with Y[k] = (dre + i dim)[k], halved for
+ * 0 < k < N/2, it is exactly dL/df (the sin terms of DC and Nyquist vanish, matching c2r
+ * ignoring their imaginary parts). Then dL/dxpad[t hop + j] += w[j] dL/df[j], and the padding's
+ * transpose sends padded position p (original coordinate p - N/2) to the sample it copied. */
+
+static void stft_backward(dm_stft *st, const float *dre, const float *dim, int frames, float *dx,
+                          size_t n)
+{
+    const int n_fft = st->n_fft, bins = st->bins;
+    const float *w = st->window;
+    for (int t0 = 0; t0 < frames; t0 += DM_STFT_BLOCK) {
+        int nb = frames - t0 < DM_STFT_BLOCK ? frames - t0 : DM_STFT_BLOCK;
+        for (int k = 0; k < bins; k++) {
+            const float *r = dre + (size_t)k * frames + t0;
+            const float *m = dim + (size_t)k * frames + t0;
+            const float h = (k == 0 || k == bins - 1) ? 1.0f : 0.5f;
+            for (int b = 0; b < nb; b++) {
+                st->spec[(size_t)b * st->cstride + k][0] = h * r[b];
+                st->spec[(size_t)b * st->cstride + k][1] = h * m[b];
+            }
+        }
+        for (int b = 0; b < nb; b++) {
+            fftwf_complex *c = st->spec + (size_t)b * st->cstride;
+            c[0][1] = 0.0f;
+            c[bins - 1][1] = 0.0f;
+            fftwf_execute_dft_c2r(st->inverse, c, st->frame);
+            long start = (long)(t0 + b) * st->hop - st->pad;
+            if (start >= 0 && start + n_fft <= (long)n) {
+                float *d = dx + start;
+                for (int j = 0; j < n_fft; j++)
+                    d[j] += w[j] * st->frame[j];
+            } else {
+                for (int j = 0; j < n_fft; j++) {
+                    long src = pad_source((long)n, start + j, st->pad_mode);
+                    if (src >= 0)
+                        dx[src] += w[j] * st->frame[j];
+                }
+            }
+        }
+    }
+}
+
+dm_status dm_stft_backward(dm_stft *st, const float *dre, const float *dim, int frames,
+                           float *dx, size_t n_samples, dm_error *err)
+{
+    if (!st || !dre || !dim || !dx)
+        return dm_fail(err, DM_ERR_INVALID_ARGUMENT, "STFT backward: NULL argument");
+    if (n_samples < 1 || n_samples > (size_t)INT32_MAX / 2)
+        return dm_fail(err, DM_ERR_INVALID_ARGUMENT, "STFT backward: %zu samples is not in 1..%d",
+                       n_samples, INT32_MAX / 2);
+    if (frames != dm_stft_frames(st, n_samples))
+        return dm_fail(err, DM_ERR_INVALID_ARGUMENT,
+                       "STFT backward: %d frames, a signal of %zu samples has %d", frames,
+                       n_samples, dm_stft_frames(st, n_samples));
+    stft_backward(st, dre, dim, frames, dx, n_samples);
     return DM_OK;
 }
 

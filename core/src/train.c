@@ -1,5 +1,6 @@
 /* Training: the simplified ELBO (MSE on the eps or v target, optionally
- * min-SNR-gamma weighted), AdamW with warm-up and cosine decay, global-norm
+ * min-SNR-gamma weighted, plus an optional multi-resolution STFT loss on the
+ * implied x0 for wave models), AdamW with warm-up and cosine decay, global-norm
  * gradient clipping, an EMA copy of the weights, classifier-free guidance
  * training by dropping the class, and checkpoints that resume exactly.
  *
@@ -12,6 +13,7 @@
 #include "model_internal.h"
 
 #include "dmaudio_audio.h"
+#include "dmaudio_spectral.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -26,10 +28,14 @@ struct dm_trainer {
     dm_model *model;             /* live weights                         */
     dm_model *ema;               /* exponential moving average           */
     dm_unet_state *st;
+    dm_codec *codec;             /* cropped audio -> network layout      */
+    dm_mrstft *mrstft;           /* the STFT loss (stft_loss_weight > 0) */
     size_t np, item;
     float *m, *v;                /* AdamW moments                        */
     unsigned char *decay;        /* 1 where weight decay applies         */
     float *x0, *eps, *xt, *target, *pred, *dpred, *t, *u;
+    float *audio;                /* one cropped clip, (audio_channels, length)      */
+    float *x0hat, *yhat, *yref, *ygrad; /* STFT loss: an item, then one channel */
     int *cls;
     int64_t step;
 };
@@ -74,6 +80,7 @@ static dm_status check_train_params(const dm_train_params *p, dm_error *err)
     RANGE(ema_decay, 0.0, 0.999999);
     RANGE(class_dropout, 0.0, 1.0);
     RANGE(min_snr_gamma, 0.0, 1e6);
+    RANGE(stft_loss_weight, 0.0, 1e6);
     RANGE(gain_db, 0.0, 60.0);
     RANGE(n_threads, 0, 1024);
 #undef RANGE
@@ -87,6 +94,13 @@ void dm_trainer_free(dm_trainer *t)
     dm_model_free(t->model);
     dm_model_free(t->ema);
     dm_unet_state_free(t->st);
+    dm_codec_free(t->codec);
+    dm_mrstft_free(t->mrstft);
+    dm_free(t->audio);
+    dm_free(t->x0hat);
+    dm_free(t->yhat);
+    dm_free(t->yref);
+    dm_free(t->ygrad);
     dm_free(t->m);
     dm_free(t->v);
     dm_free(t->decay);
@@ -109,13 +123,17 @@ static dm_status trainer_new(const dm_model *m, const dm_train_params *p, dm_tra
     dm_status st = check_train_params(p, err);
     if (st != DM_OK)
         return st;
+    dm_model_info info = dm_model_get_info(m);
+    if (p->stft_loss_weight > 0.0 && info.repr != DM_REPR_WAVE)
+        return dm_fail(err, DM_ERR_INVALID_ARGUMENT, "training: the STFT loss (stft_loss_weight "
+                                                     "%g) needs a wave model, this one is %s",
+                       p->stft_loss_weight, dm_repr_name(info.repr));
     dm_trainer *t = calloc(1, sizeof *t);
     if (!t)
         return dm_fail(err, DM_ERR_OUT_OF_MEMORY, "training: out of memory");
     t->p = *p;
     t->model = dm_model_clone(m);
     t->ema = dm_model_clone(m);
-    dm_model_info info = dm_model_get_info(m);
     t->np = info.n_params;
     t->item = (size_t)info.net_channels * info.net_length;
     dm_unet_state_params sp = dm_unet_state_default_params();
@@ -128,6 +146,13 @@ static dm_status trainer_new(const dm_model *m, const dm_train_params *p, dm_tra
         return dm_fail(err, DM_ERR_OUT_OF_MEMORY, "training: out of memory");
     }
     st = dm_unet_state_create(dm_model_unet_const(t->model), &sp, &t->st, err);
+    if (st == DM_OK)
+        st = dm_codec_create(m, &t->codec, err);
+    if (st == DM_OK && p->stft_loss_weight > 0.0) {
+        int n_fft[3], hop[3];
+        int r = dm_mrstft_default_resolutions(info.sample_rate, (size_t)info.length, n_fft, hop);
+        st = dm_mrstft_create(r, n_fft, hop, (size_t)info.length, &t->mrstft, err);
+    }
     if (st != DM_OK) {
         dm_trainer_free(t);
         return st;
@@ -145,8 +170,17 @@ static dm_status trainer_new(const dm_model *m, const dm_train_params *p, dm_tra
     t->t = dm_alloc((size_t)p->batch, sizeof(float));
     t->u = dm_alloc((size_t)p->batch * U_COUNT, sizeof(float));
     t->cls = dm_alloc((size_t)p->batch, sizeof(int));
+    t->audio = dm_alloc((size_t)info.audio_channels * info.length, sizeof(float));
+    int stft_ok = 1;
+    if (t->mrstft) {
+        t->x0hat = dm_alloc(t->item, sizeof(float));
+        t->yhat = dm_alloc((size_t)info.length, sizeof(float));
+        t->yref = dm_alloc((size_t)info.length, sizeof(float));
+        t->ygrad = dm_alloc((size_t)info.length, sizeof(float));
+        stft_ok = t->x0hat && t->yhat && t->yref && t->ygrad;
+    }
     if (!t->m || !t->v || !t->decay || !t->x0 || !t->eps || !t->xt || !t->target || !t->pred ||
-        !t->dpred || !t->t || !t->u || !t->cls) {
+        !t->dpred || !t->t || !t->u || !t->cls || !t->audio || !stft_ok) {
         dm_trainer_free(t);
         return dm_fail(err, DM_ERR_OUT_OF_MEMORY, "training: out of memory");
     }
@@ -221,6 +255,40 @@ static double loss_weight(const dm_train_params *p, dm_prediction pred, double a
     return pred == DM_PREDICT_V ? w / (snr + 1.0) : w / snr;
 }
 
+/* The multi-resolution STFT term (wave models): for item b and audio channel c, L_bc =
+ * dm_mrstft_loss(x0hat / data_scale, x0 / data_scale), where x0hat is the x0 the network's
+ * output implies. Returns w mean_bc L_bc and adds its gradient into dpred: x0hat is linear in
+ * the output with slope k (dm_prediction_to_x0_eps at x_t = 0, output = 1: -sigma for v,
+ * -sigma / alpha for eps), so d/d(pred) = w / (B C) * k / data_scale * dL_bc/dy. */
+static double stft_loss(dm_trainer *t, int B, const double *alpha, const double *sigma)
+{
+    const dm_model_info in = dm_model_get_info(t->model);
+    const int C = in.audio_channels, L = in.length;
+    const double w = t->p.stft_loss_weight, inv_scale = 1.0 / in.data_scale;
+    double sum = 0.0;
+    for (int b = 0; b < B; b++) {
+        const size_t off = (size_t)b * t->item;
+        const float zero = 0.0f, one = 1.0f;
+        float k;
+        dm_prediction_to_x0_eps(in.prediction, alpha[b], sigma[b], &zero, &one, &k, NULL, 1);
+        dm_prediction_to_x0_eps(in.prediction, alpha[b], sigma[b], t->xt + off, t->pred + off,
+                                t->x0hat, NULL, t->item);
+        const double chain = w / ((double)B * C) * k * inv_scale;
+        for (int c = 0; c < C; c++) {
+            const float *xh = t->x0hat + (size_t)c * L, *x0 = t->x0 + off + (size_t)c * L;
+            for (int j = 0; j < L; j++) {
+                t->yhat[j] = (float)(xh[j] * inv_scale);
+                t->yref[j] = (float)(x0[j] * inv_scale);
+            }
+            sum += dm_mrstft_loss(t->mrstft, t->yhat, t->yref, t->ygrad, NULL);
+            float *d = t->dpred + off + (size_t)c * L;
+            for (int j = 0; j < L; j++)
+                d[j] += (float)(chain * t->ygrad[j]);
+        }
+    }
+    return w * sum / ((double)B * C);
+}
+
 dm_status dm_trainer_step(dm_trainer *t, const dm_dataset *ds, double *loss, dm_error *err)
 {
     if (!t || !ds)
@@ -229,8 +297,9 @@ dm_status dm_trainer_step(dm_trainer *t, const dm_dataset *ds, double *loss, dm_
     if (st != DM_OK)
         return st;
     const dm_model_info in = dm_model_get_info(t->model);
-    const int B = t->p.batch, L = in.net_length, C = in.net_channels;
+    const int B = t->p.batch, L = in.length; /* crops are L audio samples */
     const size_t item = t->item, n = item * (size_t)B;
+    const size_t audio_item = (size_t)in.audio_channels * L;
     const uint64_t seed = t->p.seed, s = (uint64_t)t->step;
     const dm_schedule *sch = dm_model_schedule(t->model);
 
@@ -248,12 +317,13 @@ dm_status dm_trainer_step(dm_trainer *t, const dm_dataset *ds, double *loss, dm_
         dm_dataset_item(ds, i, NULL, &frames, &cls);
         int64_t span = frames > L ? frames - L + 1 : 1;
         int64_t offset = (int64_t)(u[U_CROP] * (double)span);
-        st = dm_dataset_crop(ds, i, offset < span ? offset : span - 1, L, t->x0 + (size_t)b * item);
+        st = dm_dataset_crop(ds, i, offset < span ? offset : span - 1, L, t->audio);
         if (st != DM_OK)
             return dm_fail(err, st, "training: cannot read clip %d of the dataset", i);
-        float gain = (float)(in.data_scale * pow(10.0, -t->p.gain_db * u[U_GAIN] / 20.0));
-        for (size_t j = 0; j < item; j++)
-            t->x0[(size_t)b * item + j] *= gain;
+        float gain = (float)pow(10.0, -t->p.gain_db * u[U_GAIN] / 20.0);
+        for (size_t j = 0; j < audio_item; j++)
+            t->audio[j] *= gain;
+        dm_codec_encode(t->codec, t->audio, t->x0 + (size_t)b * item); /* x data_scale */
         int null = in.n_classes;
         t->cls[b] = (in.n_classes == 0 || cls < 0 || u[U_DROP] < t->p.class_dropout) ? null : cls;
         double time = fmax(u[U_TIME], 1e-3);
@@ -267,7 +337,6 @@ dm_status dm_trainer_step(dm_trainer *t, const dm_dataset *ds, double *loss, dm_
         dm_prediction_target(in.prediction, alpha[b], sigma[b], x0, e,
                              t->target + (size_t)b * item, item);
     }
-    (void)C;
 
     /* forward, weighted MSE, backward */
     dm_unet *net = dm_model_unet(t->model);
@@ -286,6 +355,8 @@ dm_status dm_trainer_step(dm_trainer *t, const dm_dataset *ds, double *loss, dm_
         total += weight[b] * se / item;
     }
     total /= B;
+    if (t->mrstft)
+        total += stft_loss(t, B, alpha, sigma);
     if (!isfinite(total))
         return dm_fail(err, DM_ERR_INVALID_ARGUMENT,
                        "training: the loss is not finite at step %lld (lower --lr?)",
@@ -330,15 +401,19 @@ dm_status dm_trainer_step(dm_trainer *t, const dm_dataset *ds, double *loss, dm_
 
 /* ---- checkpoints ---- */
 
+/* optional: may be absent from a checkpoint written before the setting existed (the default
+ * then applies, which is what that version did). */
 static const struct {
     const char *key;
     size_t offset;
-    int is_int;
+    int is_int, optional;
 } train_keys[] = {
-#define F(name, is_int) {"dmaudio.train." #name, offsetof(dm_train_params, name), is_int}
+#define F(name, is_int) {"dmaudio.train." #name, offsetof(dm_train_params, name), is_int, 0}
+#define OPT(name, is_int) {"dmaudio.train." #name, offsetof(dm_train_params, name), is_int, 1}
     F(batch, 1), F(lr, 0), F(weight_decay, 0), F(beta1, 0), F(beta2, 0), F(adam_eps, 0),
     F(warmup_steps, 1), F(total_steps, 1), F(min_lr_ratio, 0), F(grad_clip, 0), F(ema_decay, 0),
-    F(class_dropout, 0), F(min_snr_gamma, 0), F(gain_db, 0),
+    F(class_dropout, 0), F(min_snr_gamma, 0), F(gain_db, 0), OPT(stft_loss_weight, 0),
+#undef OPT
 #undef F
 };
 
@@ -402,6 +477,8 @@ dm_status dm_trainer_load(const char *path, int n_threads, dm_trainer **out, dm_
     p.seed = (uint64_t)seed;
     for (size_t k = 0; k < sizeof train_keys / sizeof train_keys[0]; k++) {
         char *field = (char *)&p + train_keys[k].offset;
+        if (train_keys[k].optional && !dm_file_has(f, train_keys[k].key))
+            continue;
         if (train_keys[k].is_int) {
             int64_t v;
             if (dm_file_get_int(f, train_keys[k].key, &v, &e) != DM_OK || v < 0 || v > (1 << 30)) {

@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# `dmaudio play` and `dmaudio devices`, for real, through PortAudio's ALSA
+# back-end: CI has no sound card, so a test ALSA configuration defines devices
+# that write what they are sent to a file ("type file" over the "null" PCM):
+#   dmtest    float samples as the stream sends them (the default device);
+#   dmtest16  the same through a "plug" that converts to 16-bit integers.
+# The samples that arrive are compared with the file played.
+# Prints TAP. Usage: DMAUDIO=build/dmaudio tests/test_cli_play.sh
+set -u
+DMAUDIO=${DMAUDIO:-build/dmaudio}
+case $DMAUDIO in /*) ;; *) DMAUDIO=$PWD/$DMAUDIO ;; esac
+D=$DMAUDIO
+alsa_conf=/usr/share/alsa/alsa.conf
+if [ ! -f $alsa_conf ]; then
+    echo "1..0 # SKIP no $alsa_conf (Debian: libasound2-data)"
+    exit 0
+fi
+n=0
+fails=0
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/dmaudio-play.XXXXXX") || exit 1
+trap 'rm -rf "$tmp"' EXIT
+cd "$tmp" || exit 1
+out=$tmp/.out err=$tmp/.err
+
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+not_ok() {
+    n=$((n + 1))
+    echo "not ok $n - $1: $2"
+    [ -s "$out" ] && sed 's/^/#   stdout: /' "$out" | head -5
+    [ -s "$err" ] && sed 's/^/#   stderr: /' "$err" | head -5
+    fails=$((fails + 1))
+}
+check() { # check NAME EXPECTED_STATUS STDOUT_PATTERN STDERR_PATTERN -- COMMAND...
+    local name=$1 want=$2 pout=$3 perr=$4
+    shift 5
+    "$@" >"$out" 2>"$err"
+    local got=$? why=
+    [ "$got" -eq "$want" ] || why="exit status $got, expected $want"
+    [ -z "$why" ] && [ -n "$pout" ] && ! grep -qE -- "$pout" "$out" && why="stdout lacks /$pout/"
+    [ -z "$why" ] && [ -n "$perr" ] && ! grep -qE -- "$perr" "$err" && why="stderr lacks /$perr/"
+    if [ -z "$why" ]; then ok "$name"; else not_ok "$name" "$why"; fi
+}
+assert() {
+    local name=$1
+    shift
+    if "$@"; then ok "$name"; else not_ok "$name" "failed: $*"; fi
+}
+json() { # json FILE KEY: a value of `dmaudio info --json FILE`
+    "$D" info --json "$1" 2>/dev/null | grep -oE "\"$2\": (\"[^\"]*\"|[-0-9.e+]+|null)" | head -1 |
+        sed -E "s/^\"$2\": \"?//; s/\"$//"
+}
+# CRC-32 of a file's bytes (gzip's trailer), as `dmaudio info` prints audio_crc
+crc32() { gzip -c | tail -c 8 | head -c 4 | od -An -tx4 | tr -d ' \n'; }
+size() { if [ -f "$1" ]; then wc -c <"$1"; else echo 0; fi; }
+
+cat >test.conf <<EOF
+pcm.dmtest {
+    type file
+    slave.pcm "null"
+    file "$tmp/played.raw"
+    format "raw"
+}
+pcm.dmtest16file {
+    type file
+    slave.pcm "null"
+    file "$tmp/played16.raw"
+    format "raw"
+}
+pcm.dmtest16 {
+    type plug
+    slave {
+        pcm "dmtest16file"
+        format S16_LE
+    }
+}
+pcm.!default "dmtest"
+EOF
+export ALSA_CONFIG_PATH=$alsa_conf:$tmp/test.conf
+unset DMAUDIO_DEVICE DMAUDIO_AUDIO_DEBUG
+
+# two mono 24-bit WAVs, 8000 Hz: a tone of 4000 frames and a click of 3000
+"$D" synth s --per-class 1 --rate 8000 --length 4000 -q
+"$D" synth c --per-class 1 --rate 8000 --length 3000 -q
+a=s/tone/tone_0000.wav b=c/click/click_0000.wav
+
+# ---- devices ----
+check "devices lists the test devices" 0 '^ +[0-9]+  dmtest +ALSA +[0-9]+  [0-9]+ Hz$' '' -- "$D" devices
+assert "devices marks the default output with '*'" grep -qE '^\* +[0-9]+  default +ALSA ' "$out"
+assert "devices: a header line" grep -qE '^ +index  name +host API +channels  default rate$' "$out"
+assert "devices: no ALSA or JACK chatter on stderr" [ ! -s "$err" ]
+check "devices --json" 0 '^\{"index": [0-9]+, "name": "dmtest16", "host_api": "ALSA", "channels": [0-9]+, "default_rate": [0-9]+, "default": false\}$' '' -- \
+    "$D" devices --json
+assert "devices --json: the default is marked" grep -qE '"name": "default", .*"default": true\}$' "$out"
+idx=$(grep -F '"name": "dmtest16"' "$out" | grep -oE '"index": [0-9]+' | grep -oE '[0-9]+')
+check "devices: unexpected argument" 2 '' "unexpected argument 'x'" -- "$D" devices x
+
+# ---- play: the samples arrive ----
+rm -f played.raw
+check "play a file on the default device" 0 '' "^dmaudio play: $a \(0.500 s, 8000 Hz, 1 channel\) on default$" -- \
+    "$D" play $a
+assert "no ALSA or JACK chatter on stderr" [ "$(grep -cvE '^dmaudio play: ' "$err")" -eq 0 ]
+assert "the device received 4000 float samples (16000 bytes, got $(size played.raw))" \
+    [ "$(size played.raw)" -eq 16000 ]
+crc=$(json $a audio_crc)
+assert "... exactly the file's samples (CRC-32 $crc)" [ -n "$crc" -a "$(crc32 <played.raw)" = "$crc" ]
+check "play two files" 0 '' '' -- "$D" play -q $a $b
+assert "... back to back on one stream (7000 samples)" [ "$(size played.raw)" -eq 28000 ]
+assert "... in order, unchanged" \
+    [ "$(head -c 16000 played.raw | crc32)" = "$crc" -a "$(tail -c 12000 played.raw | crc32)" = "$(json $b audio_crc)" ]
+check "play --device dmtest16 (by name)" 0 '' '' -- "$D" play -q --device dmtest16 $a
+assert "a 16-bit device gets 2 bytes a sample (8000 bytes, got $(size played16.raw))" \
+    [ "$(size played16.raw)" -eq 8000 ]
+"$D" play -q $a
+stats=$(paste <(od -An -v -tf4 -w4 played.raw) <(od -An -v -td2 -w2 played16.raw) |
+    awk '{ d = $1 * 32768 - $2; if (d < 0) d = -d; if (d > m) m = d; sx += $1 * $1; sy += $2 * $2; sxy += $1 * $2 }
+         END { printf "%.3f %.6f", m, sxy / sqrt(sx * sy) }')
+assert "... the same samples within 1 LSB, correlation 1 (max diff, correlation: $stats)" \
+    awk -v s="$stats" 'BEGIN { split(s, v, " "); exit !(v[1] <= 1.0001 && v[2] > 0.9999) }'
+rm -f played16.raw
+check "play --device N (the index devices lists)" 0 '' '' -- "$D" play -q -d "$idx" $a
+assert "... plays on that device" [ "$(size played16.raw)" -eq 8000 ]
+rm -f played16.raw
+check "DMAUDIO_DEVICE chooses the device" 0 '' '' -- env DMAUDIO_DEVICE=dmtest16 "$D" play -q $a
+assert "... plays on that device" [ "$(size played16.raw)" -eq 8000 ]
+check "a unique part of a name is enough (any case)" 0 '' 'on dmtest16file$' -- "$D" play -d 16FILE $a
+
+# ---- play: errors ----
+cp played.raw before.raw
+check "no such device: exit 1, a hint" 1 '' "^dmaudio play: no output device 'nosuch' \(see 'dmaudio devices'\)$" -- \
+    "$D" play -d nosuch $a
+check "no such device number" 1 '' "no output device number 99 " -- "$D" play -d 99 $a
+check "an ambiguous name" 1 '' "'dmtest1' matches 2 output devices" -- "$D" play -d dmtest1 $a
+check "a missing file: exit 1 naming it" 1 '' '^dmaudio play: nofile.wav: No such file or directory$' -- \
+    "$D" play $a nofile.wav
+echo "not a sound" >bad.wav
+check "a file that is not audio: exit 1 naming it" 1 '' '^dmaudio play: bad.wav: not a sound file' -- "$D" play bad.wav
+head -c 100 $a >cut.wav
+check "a truncated file" 1 '' '^dmaudio play: cut.wav: ' -- "$D" play cut.wav
+assert "nothing was played by the failed commands" cmp -s played.raw before.raw
+check "play without a file: usage error" 2 '' 'no file given' -- "$D" play
+check "play: unknown option" 2 '' "unknown option '--loud'" -- "$D" play --loud $a
+check "play --help" 0 '--device DEV' '' -- "$D" play --help
+check "help devices" 0 '^usage: dmaudio devices' '' -- "$D" help devices
+
+echo "1..$n"
+[ "$fails" -eq 0 ]
