@@ -329,18 +329,19 @@ fuzz-replay: $(FUZZ_BINS)
 # demo — the first thing a newcomer runs: installs what is missing, builds, and writes clips.
 # With the bundled model (models/default.dmm) it samples one clip per class. Until that model
 # exists (it is trained by `make model`), it shows the whole pipeline on the synthetic dataset
-# instead: writes the tone/noise/click set, trains a tiny model for about a minute, then
+# instead: writes the tone/noise/click set (8 kHz, 1024-sample clips), trains a tiny model for
+# about a minute, then
 # samples a clip and draws a spectrogram per class. Everything goes to $(BUILD)/demo/.
 DEMO_DIR ?= $(BUILD)/demo
 DEMO_STEPS ?= 400
 demo: deps
 	@$(MAKE) --no-print-directory all
-	@set -e; mkdir -p $(DEMO_DIR); dm=$(BUILD)/dmaudio; \
+	@set -e; mkdir -p $(DEMO_DIR); dm=$(BUILD)/dmaudio; export OMP_WAIT_POLICY=passive; \
 	if [ -f models/default.dmm ]; then \
 	  model=models/default.dmm; \
 	else \
 	  echo "demo: no bundled model yet: training a tiny one on the synthetic dataset"; \
-	  $$dm synth $(DEMO_DIR)/data --per-class 48 --rate 16000 --length 4096 --seed 1 --force; \
+	  $$dm synth $(DEMO_DIR)/data --per-class 48 --rate 8000 --length 1024 --seed 1 --force; \
 	  $$dm train $(DEMO_DIR)/data -o $(DEMO_DIR)/synth.dmm --preset tiny --steps $(DEMO_STEPS) \
 	    --batch 16 --seed 1 --force; \
 	  model=$(DEMO_DIR)/synth.dmm; \
