@@ -288,7 +288,9 @@ int dm_repr_from_name(const char *name, dm_repr *out);
  * overlap-adds to a constant and the inverse is exact). The frames F must be a multiple of
  * dm_unet_length_multiple(): dm_model_create takes F as the smallest such multiple >=
  * length / hop + 1 (integer division) and sets the clip length to (F - 1) * hop samples,
- * whose STFT has exactly F frames; dm_model_get_info reports that length. */
+ * whose STFT has exactly F frames; dm_model_get_info reports that length. data_scale
+ * multiplies the compressed values, so the audio's rms is no guide to it: encode the data
+ * with data_scale 1 and take about 1 / (the rms of the result). */
 #define DM_SPEC_COMPRESSION 0.5
 
 #define DM_MAX_CLASSES 1024
