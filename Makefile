@@ -18,13 +18,15 @@
 # Debian packages installed by `make deps`; add to this list, nothing else needs to change.
 DEB_PACKAGES = build-essential pkg-config libopenblas-dev libcmocka-dev libsndfile1-dev \
                libfftw3-dev libsamplerate0-dev portaudio19-dev lv2-dev liblilv-dev \
-               lilv-utils valgrind zlib1g-dev clang libclang-rt-14-dev libasound2-dev libpng-dev
+               lilv-utils valgrind zlib1g-dev clang libclang-rt-14-dev libasound2-dev libpng-dev \
+               libxml2-dev
 
 # pkg-config modules.  LIB_PKGS are linked into libdmaudio and everything built on it.
 BLAS_PKGS   = openblas
 AUDIO_PKGS  = sndfile fftw3f samplerate portaudio-2.0 alsa
 LIB_PKGS    = $(BLAS_PKGS) $(AUDIO_PKGS) zlib libpng
 PLUGIN_PKGS = lv2
+TOOL_PKGS   = libxml-2.0
 TEST_PKGS   = cmocka
 
 VERSION   = 0.1.0
@@ -59,11 +61,14 @@ pc_missing = $(foreach p,$(1),$(if $(shell $(PKG_CONFIG) --exists $(p) 2>/dev/nu
 MISSING_LIB    := $(call pc_missing,$(LIB_PKGS))
 MISSING_PLUGIN := $(call pc_missing,$(PLUGIN_PKGS))
 MISSING_TEST   := $(call pc_missing,$(TEST_PKGS))
+MISSING_TOOL   := $(call pc_missing,$(TOOL_PKGS))
 LIB_PC_CFLAGS    := $(shell $(PKG_CONFIG) --cflags $(LIB_PKGS) 2>/dev/null)
 LIB_PC_LIBS      := $(shell $(PKG_CONFIG) --libs $(LIB_PKGS) 2>/dev/null)
 PLUGIN_PC_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PLUGIN_PKGS) 2>/dev/null)
 TEST_PC_CFLAGS   := $(shell $(PKG_CONFIG) --cflags $(TEST_PKGS) 2>/dev/null)
 TEST_PC_LIBS     := $(shell $(PKG_CONFIG) --libs $(TEST_PKGS) 2>/dev/null)
+TOOL_PC_CFLAGS   := $(shell $(PKG_CONFIG) --cflags $(TOOL_PKGS) 2>/dev/null)
+TOOL_PC_LIBS     := $(shell $(PKG_CONFIG) --libs $(TOOL_PKGS) 2>/dev/null)
 need_pkgs = $(if $(strip $(1)),$(error missing pkg-config modules: $(strip $(1)) -- run `make deps`))
 
 ifeq ($(NO_OMP),1)
@@ -132,21 +137,24 @@ BUNDLE      = $(BUILD)/lv2/dmaudio.lv2
 BUNDLE_SO   = $(BUNDLE)/dmaudio$(LIB_EXT)
 BUNDLE_TTL  = $(BUNDLE)/manifest.ttl $(BUNDLE)/dmaudio.ttl
 TEST_BINS   = $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
+TOOL_SRCS  := $(sort $(wildcard tools/*.c))
+TOOL_BINS   = $(TOOL_SRCS:tools/%.c=$(BUILD)/tools/%)
 
 # Records the compile and link lines, so that changing a switch (NO_OMP, SANITIZE, CFLAGS...)
 # rebuilds everything; rewritten only when it changes.
 FLAGS_STAMP = $(BUILD)/.flags
 FLAGS_LINE  = $(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) | $(ALL_LDFLAGS) $(ALL_LDLIBS) | $(DATADIR)
 
-.PHONY: all lib bin plugin tests test test-nodeps check valgrind deps demo \
+.PHONY: all lib bin plugin tests tools test test-nodeps check valgrind deps demo \
         install uninstall clean FORCE
 
-all: lib bin plugin
+all: lib bin plugin tools
 
 lib: $(LIB_A) $(LIB_SO) $(LIB_SO_LINK)
 bin: $(BIN)
 plugin: $(BUNDLE_SO) $(BUNDLE_TTL)
 tests: $(TEST_BINS)
+tools: $(TOOL_BINS)
 
 # ---------------------------------------------------------------------------------------------
 # compile and link
@@ -214,6 +222,14 @@ $(TEST_BINS): $(BUILD)/tests/%: $(OBJ)/tests/%.o $(FIXTURE_OBJ) $(LIB_A)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(FIXTURE_OBJ) $(LIB_A) $(TEST_PC_LIBS) $(ALL_LDLIBS)
 
+# tools/NAME.c: the project's own programs (tools/drumkits builds the default model's data set)
+$(TOOL_BINS): $(BUILD)/tools/%: tools/%.c $(LIB_A) $(HEADERS) $(FLAGS_STAMP)
+	$(call need_pkgs,$(MISSING_LIB) $(MISSING_TOOL))
+	@mkdir -p $(@D)
+	$(call say,CC,$<)
+	$(Q)$(CC) $(ALL_CPPFLAGS) $(TOOL_PC_CFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIB_A) \
+		$(TOOL_PC_LIBS) $(ALL_LDLIBS)
+
 -include $(ALL_OBJS:.o=.d)
 
 # ---------------------------------------------------------------------------------------------
@@ -261,22 +277,27 @@ valgrind: deps
 	  OMP_NUM_THREADS=2 $(VALGRIND) $(VALGRIND_FLAGS) $(BUILD)/tests/$$t; \
 	done
 
-# Installs the missing packages of DEB_PACKAGES; quick and silent when none is missing.
-deps:
+# $(call install_missing,PACKAGES,WHO): installs those of PACKAGES that dpkg does not list as
+# installed (apt-get update first; sudo when not root); quick and silent when none is missing.
+define install_missing
 	@if ! command -v dpkg-query >/dev/null 2>&1; then \
-	  echo "make deps: no dpkg-query (not Debian?); install by hand: $(DEB_PACKAGES)"; exit 0; \
+	  echo "make $(2): no dpkg-query (not Debian?); install by hand: $(1)"; exit 0; \
 	fi; \
-	have=$$(dpkg-query -W -f='$${Package} $${Status}\n' $(DEB_PACKAGES) 2>/dev/null \
+	have=$$(dpkg-query -W -f='$${Package} $${Status}\n' $(1) 2>/dev/null \
 	        | awk '$$NF == "installed" && $$(NF-1) == "ok" { print $$1 }'); \
 	missing=; \
-	for p in $(DEB_PACKAGES); do \
+	for p in $(1); do \
 	  case " $$(echo $$have) " in *" $$p "*) ;; *) missing="$$missing $$p";; esac; \
 	done; \
 	[ -z "$$missing" ] && exit 0; \
-	echo "make deps: installing:$$missing"; \
+	echo "make $(2): installing:$$missing"; \
 	if [ "$$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi; \
 	$$sudo apt-get update && \
 	$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing
+endef
+
+deps:
+	$(call install_missing,$(DEB_PACKAGES),deps)
 
 # ---------------------------------------------------------------------------------------------
 # fuzzing (clang + libFuzzer; `make deps` installs both)
@@ -354,6 +375,42 @@ demo: deps
 	done; \
 	$$dm sample -m $$model --seed 7 -o $(DEMO_DIR)/clip.wav --force --quiet; \
 	echo "demo: wrote $(DEMO_DIR)/clip.wav (unconditional); play with: $$dm play $(DEMO_DIR)/clip.wav"
+
+# ---------------------------------------------------------------------------------------------
+# the bundled default model: its data set and its training (docs: models/README.md)
+#
+#   make dataset   installs Debian's hydrogen-drumkits and hydrogen-data (real drum kits), then
+#                  tools/drumkits writes $(DRUMS_DIR)/train/CLASS/, valid/CLASS/, manifest.csv and
+#                  SUMMARY.txt from the kits of recipes/drums/kits.tsv (licences and split there).
+#                  Into $(DRUMS_DIR).part first, renamed when complete; skipped when it exists.
+#   make model     trains $(MODEL_OUT) from $(DRUMS_DIR)/train with the options of
+#                  recipes/drums/train.flags (fixed seed): resumes from $(MODEL_OUT).ckpt when a
+#                  run was interrupted; then evaluates it against the validation kits
+#                  ($(MODEL_OUT:.dmm=.eval.json)).
+DATASET_PACKAGES = hydrogen-drumkits hydrogen-data
+DRUMS_DIR ?= data/drums
+MODEL_OUT ?= models/default.dmm
+
+.PHONY: dataset model
+dataset: deps
+	$(call install_missing,$(DATASET_PACKAGES),dataset)
+	@$(MAKE) --no-print-directory $(BUILD)/tools/drumkits
+	@set -e; if [ -f $(DRUMS_DIR)/SUMMARY.txt ]; then \
+	  echo "dataset: $(DRUMS_DIR) exists (remove it to rebuild)"; exit 0; fi; \
+	mkdir -p $(dir $(DRUMS_DIR)); rm -rf $(DRUMS_DIR).part; \
+	$(BUILD)/tools/drumkits -o $(DRUMS_DIR).part; \
+	mv $(DRUMS_DIR).part $(DRUMS_DIR); echo "dataset: wrote $(DRUMS_DIR)"
+
+model: dataset
+	@$(MAKE) --no-print-directory all
+	@set -e; flags=$$(sed -e 's/#.*//' recipes/drums/train.flags); \
+	resume=; if [ -f $(MODEL_OUT).ckpt ]; then resume=--resume; \
+	  echo "model: resuming from $(MODEL_OUT).ckpt"; fi; \
+	OMP_WAIT_POLICY=passive $(BUILD)/dmaudio train $(DRUMS_DIR)/train -o $(MODEL_OUT) $$flags $$resume; \
+	rm -f $(MODEL_OUT).ckpt; \
+	echo "model: wrote $(MODEL_OUT); evaluating against $(DRUMS_DIR)/valid"; \
+	OMP_WAIT_POLICY=passive sh recipes/drums/evaluate.sh $(BUILD)/dmaudio $(MODEL_OUT) $(DRUMS_DIR) \
+	  $(MODEL_OUT:.dmm=.eval)
 
 # ---------------------------------------------------------------------------------------------
 # install

@@ -6,7 +6,10 @@
  *   sets of embeddings are compared: Fréchet distance of Gaussian fits, KID (unbiased MMD^2,
  *   cubic kernel) over random subsets with its standard error, and a memorisation check
  *   (nearest-neighbour distances from GEN to REF against REF's own leave-one-out ones). When
- *   both folders have class sub-folders, the same figures per class of the same name.
+ *   both folders have class sub-folders, the same figures per class of the same name, and a
+ *   classification check: a 5-nearest-neighbour classifier fitted on REF's labelled clips
+ *   (embeddings standardised by REF's mean and deviation per dimension) names the class of
+ *   each GEN clip; the share named as the folder it is in, per class and overall.
  *
  *   eval --elbo MODEL DATA_DIR: the variational bound of the model on the clips of DATA_DIR
  *   (dm_model_elbo), in bits per sample, with its standard error; per class too. */
@@ -25,7 +28,8 @@ const char dm_eval_usage[] =
     "Compares generated sounds (GEN_DIR) with reference sounds (REF_DIR), both read mono\n"
     "at one rate and embedded by FFTW features (log-mel, MFCC, spectral shape):\n"
     "  frechet_distance  between Gaussian fits of the two sets (0 for identical sets)\n"
-    "  kid               kernel inception distance (unbiased MMD^2, cubic kernel), mean\n"
+    "  kid               kernel inception distance (unbiased MMD^2, cubic kernel, on\n"
+    "                    features standardised by REF's), mean\n"
     "                    and standard error over random subsets (about 0 for one\n"
     "                    distribution; may be slightly negative)\n"
     "  memorisation      median distance from each GEN clip to its nearest REF clip, next\n"
@@ -33,7 +37,9 @@ const char dm_eval_usage[] =
     "                    clip; and the share of GEN clips closer to a REF clip than 95% of\n"
     "                    REF clips are to each other (about 5% when GEN does not copy REF;\n"
     "                    far more means near-copies of the reference)\n"
-    "With class sub-folders of the same names in both folders, per class too.\n"
+    "With class sub-folders of the same names in both folders, per class too, and\n"
+    "  classified        the share of GEN clips that a 5-nearest-neighbour classifier\n"
+    "                    fitted on REF's clips puts in their own folder's class\n"
     "\n"
     "With --elbo: the variational bound (Ho et al. 2020, Eq. 5) of MODEL on the clips of\n"
     "DATA_DIR (read at the model's rate and channels, the first clip length of each file;\n"
@@ -143,6 +149,30 @@ typedef struct set_figures {
     double gen_nn, ref_nn, ref_p5, closer;   /* memorisation */
 } set_figures;
 
+/* sr, sg = ref, gen with each feature shifted and scaled by ref's mean and standard deviation
+ * (a constant feature of ref becomes 0 in both). */
+static void standardise(const float *ref, int n_ref, const float *gen, int n_gen, float *sr,
+                        float *sg)
+{
+    const int d = DM_EMBED_DIM;
+    for (int j = 0; j < d; j++) {
+        double mean = 0, var = 0;
+        for (int i = 0; i < n_ref; i++)
+            mean += ref[(size_t)i * d + j];
+        mean /= n_ref;
+        for (int i = 0; i < n_ref; i++) {
+            double e = ref[(size_t)i * d + j] - mean;
+            var += e * e;
+        }
+        var /= n_ref;
+        const double inv = var > 1e-20 ? 1.0 / sqrt(var) : 0.0;
+        for (int i = 0; i < n_ref; i++)
+            sr[(size_t)i * d + j] = (float)((ref[(size_t)i * d + j] - mean) * inv);
+        for (int i = 0; i < n_gen; i++)
+            sg[(size_t)i * d + j] = (float)((gen[(size_t)i * d + j] - mean) * inv);
+    }
+}
+
 /* The figures for gen (n_gen rows) against ref (n_ref rows) of d-dim embeddings. */
 static int compare(const eval_opts *o, const float *gen, int n_gen, const float *ref, int n_ref,
                    set_figures *f)
@@ -161,8 +191,20 @@ static int compare(const eval_opts *o, const float *gen, int n_gen, const float 
     if (o->subset_size > 0 && o->subset_size < size)
         size = o->subset_size;
     f->subsets = o->subsets, f->subset_size = size;
-    if (dm_kid(gen, n_gen, ref, n_ref, d, o->subsets, size, o->seed, o->threads, &f->kid,
-               &f->kid_se, &err) != DM_OK) {
+    /* KID's polynomial kernel sees the raw scale of each feature: on the embedding as it is,
+     * a few large features would decide it. Both sets are standardised by REF's mean and
+     * deviation per feature first (FD is left on the raw embedding, as is usual). */
+    float *sg = malloc((size_t)n_gen * d * sizeof *sg), *sr = malloc((size_t)n_ref * d * sizeof *sr);
+    if (!sg || !sr) {
+        free(sg), free(sr);
+        fprintf(stderr, "dmaudio eval: out of memory\n");
+        return -1;
+    }
+    standardise(ref, n_ref, gen, n_gen, sr, sg);
+    dm_status kst = dm_kid(sg, n_gen, sr, n_ref, d, o->subsets, size, o->seed, o->threads,
+                           &f->kid, &f->kid_se, &err);
+    free(sg), free(sr);
+    if (kst != DM_OK) {
         fprintf(stderr, "dmaudio eval: %s\n", err.message);
         return -1;
     }
@@ -243,6 +285,57 @@ static float *embed(const eval_opts *o, const dm_dataset *ds)
     return emb;
 }
 
+/* For each GEN clip i with a class that REF has too (ref_of[i] >= 0): whether a 5-nearest-
+ * neighbour vote among REF's clips, in REF-standardised coordinates, gives that class (ties
+ * go to the class of the nearest voter). right[c] / total[c] count per REF class c. */
+enum { KNN = 5 };
+static int classify(const float *eg, const int *ref_of, int ng, const float *er, const int *rc,
+                    int nr, int ncr, int *right, int *total)
+{
+    const int d = DM_EMBED_DIM;
+    int *votes = calloc((size_t)ncr, sizeof *votes);
+    float *sg = malloc((size_t)ng * d * sizeof *sg), *sr = malloc((size_t)nr * d * sizeof *sr);
+    if (!votes || !sg || !sr) {
+        free(votes), free(sg), free(sr);
+        return -1;
+    }
+    standardise(er, nr, eg, ng, sr, sg);
+    for (int i = 0; i < ng; i++) {
+        if (ref_of[i] < 0)
+            continue;
+        double best[KNN];
+        int who[KNN];
+        for (int k = 0; k < KNN; k++)
+            best[k] = INFINITY, who[k] = -1;
+        for (int r = 0; r < nr; r++) {
+            double dist = 0;
+            for (int j = 0; j < d; j++) {
+                double e = sg[(size_t)i * d + j] - sr[(size_t)r * d + j];
+                dist += e * e;
+            }
+            for (int k = 0; k < KNN; k++) {
+                if (dist < best[k]) { /* insert at k, shifting the rest down */
+                    for (int m = KNN - 1; m > k; m--)
+                        best[m] = best[m - 1], who[m] = who[m - 1];
+                    best[k] = dist, who[k] = r;
+                    break;
+                }
+            }
+        }
+        memset(votes, 0, (size_t)ncr * sizeof *votes);
+        int winner = -1;
+        for (int k = 0; k < KNN && who[k] >= 0; k++)
+            votes[rc[who[k]]]++;
+        for (int k = 0; k < KNN && who[k] >= 0; k++) /* nearest first: ties go to it */
+            if (winner < 0 || votes[rc[who[k]]] > votes[winner])
+                winner = rc[who[k]];
+        total[ref_of[i]]++;
+        right[ref_of[i]] += winner == ref_of[i];
+    }
+    free(votes), free(sg), free(sr);
+    return 0;
+}
+
 static int eval_sets(const eval_opts *o, const char *gen_dir, const char *ref_dir)
 {
     int rate = o->rate;
@@ -251,6 +344,7 @@ static int eval_sets(const eval_opts *o, const char *gen_dir, const char *ref_di
     int status = DM_EXIT_FAILURE;
     dm_dataset *gen = NULL, *ref = NULL;
     float *eg = NULL, *er = NULL, *cg = NULL, *cr = NULL;
+    int *ref_of = NULL, *rc = NULL, *right = NULL, *total = NULL;
     if (!(gen = load(o, gen_dir, rate, 1, 0, "loading GEN")) ||
         !(ref = load(o, ref_dir, rate, 1, 0, "loading REF")))
         goto done;
@@ -293,12 +387,41 @@ static int eval_sets(const eval_opts *o, const char *gen_dir, const char *ref_di
             fprintf(stderr, "dmaudio eval: out of memory\n");
             goto done;
         }
+        /* the classifier: GEN's classes as REF's indices, REF's labels */
+        ref_of = malloc((size_t)ng * sizeof *ref_of), rc = malloc((size_t)nr * sizeof *rc);
+        right = calloc((size_t)ncr, sizeof *right), total = calloc((size_t)ncr, sizeof *total);
+        if (!ref_of || !rc || !right || !total) {
+            fprintf(stderr, "dmaudio eval: out of memory\n");
+            goto done;
+        }
+        for (int i = 0; i < ng; i++) {
+            int c;
+            dm_dataset_item(gen, i, NULL, NULL, &c);
+            ref_of[i] = dm_dataset_find_class(ref, dm_dataset_class_name(gen, c));
+        }
+        for (int i = 0; i < nr; i++)
+            dm_dataset_item(ref, i, NULL, NULL, &rc[i]);
+        if (classify(eg, ref_of, ng, er, rc, nr, ncr, right, total) != 0) {
+            fprintf(stderr, "dmaudio eval: out of memory\n");
+            goto done;
+        }
+        int all_right = 0, all_total = 0;
+        for (int c = 0; c < ncr; c++)
+            all_right += right[c], all_total += total[c];
+        if (all_total > 0) {
+            if (o->json)
+                printf(", \"classified\": %.9g", (double)all_right / all_total);
+            else
+                printf("classified        %.1f%% of GEN clips as their own class (%d of %d; "
+                       "5-NN on REF)\n", 100.0 * all_right / all_total, all_right, all_total);
+        }
         for (int c = 0; c < ncr; c++) {
             const char *name = dm_dataset_class_name(ref, c);
             int g = dm_dataset_find_class(gen, name);
             if (g < 0)
                 continue;
             int kg = gather(gen, eg, g, cg), kr = gather(ref, er, c, cr);
+            double share = total[c] > 0 ? (double)right[c] / total[c] : 0.0;
             if (o->json)
                 printf("%s", n_shared == 0 ? ", \"classes\": {" : ", ");
             else if (n_shared == 0)
@@ -320,11 +443,11 @@ static int eval_sets(const eval_opts *o, const char *gen_dir, const char *ref_di
                 dm_cli_json_string(stdout, name);
                 printf(": {");
                 print_figures_json(&f);
-                printf("}");
+                printf(", \"classified\": %.9g}", share);
             } else {
                 printf("  %-14s fd %-10.5g kid %.4g +- %.2g  nn %.4g / %.4g  closer %.1f%%  "
-                       "(%d / %d clips)\n", name, f.fd, f.kid, f.kid_se, f.gen_nn, f.ref_nn,
-                       100.0 * f.closer, kg, kr);
+                       "classified %.1f%%  (%d / %d clips)\n", name, f.fd, f.kid, f.kid_se,
+                       f.gen_nn, f.ref_nn, 100.0 * f.closer, 100.0 * share, kg, kr);
             }
         }
         if (o->json && n_shared > 0)
@@ -336,6 +459,7 @@ static int eval_sets(const eval_opts *o, const char *gen_dir, const char *ref_di
 done:
     fflush(stdout);
     free(eg), free(er), free(cg), free(cr);
+    free(ref_of), free(rc), free(right), free(total);
     dm_dataset_free(gen);
     dm_dataset_free(ref);
     return status;

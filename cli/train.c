@@ -48,7 +48,8 @@ const char dm_train_usage[] =
     "      --schedule NAME       noise schedule, linear or cosine [cosine]\n"
     "      --prediction NAME     what the network predicts, v or eps [v]\n"
     "      --data-scale X|auto   audio gain before diffusion; auto = 0.5 / RMS of the\n"
-    "                            data, clamped to 0.1..100 [auto]\n"
+    "                            data (spec: of its compressed STFT), clamped to\n"
+    "                            0.1..100 [auto]\n"
     "      --ema X               decay of the weights' moving average [0.999]\n"
     "      --min-snr G           min-SNR-gamma loss weighting, 0 = off [0]\n"
     "      --class-dropout P     share of steps trained without the class [0.1]\n"
@@ -475,6 +476,53 @@ static double auto_data_scale(const dm_dataset *ds, double *rms_out)
     return s < 0.1 ? 0.1 : s > 100.0 ? 100.0 : s;
 }
 
+/* For a spec model m made with data_scale 1: the rms of the network values of (up to 512,
+ * evenly spread) dataset clips from their start, and 0.5 / rms clamped to 0.1..100. */
+static dm_status spec_data_scale(const dm_model *m, const dm_dataset *ds, double *rms_out,
+                                 double *scale, dm_error *err)
+{
+    const dm_model_info in = dm_model_get_info(m);
+    const size_t na = (size_t)in.audio_channels * (size_t)in.length;
+    const size_t nn = (size_t)in.net_channels * (size_t)in.net_length;
+    dm_codec *codec = NULL;
+    dm_status st = dm_codec_create(m, &codec, err);
+    if (st != DM_OK)
+        return st;
+    float *audio = malloc(na * sizeof *audio), *net = malloc(nn * sizeof *net);
+    if (!audio || !net) {
+        free(audio), free(net);
+        dm_codec_free(codec);
+        err->status = DM_ERR_OUT_OF_MEMORY;
+        snprintf(err->message, sizeof err->message, "out of memory");
+        return DM_ERR_OUT_OF_MEMORY;
+    }
+    const int n = dm_dataset_count(ds), take = n < 512 ? n : 512;
+    double sum = 0.0, count = 0.0;
+    for (int k = 0; k < take && st == DM_OK; k++) {
+        st = dm_dataset_crop(ds, (int)((int64_t)k * n / take), 0, in.length, audio);
+        if (st != DM_OK) {
+            err->status = st;
+            snprintf(err->message, sizeof err->message, "%s: cannot read",
+                     dm_dataset_path(ds, (int)((int64_t)k * n / take)));
+        }
+        if (st != DM_OK)
+            break;
+        dm_codec_encode(codec, audio, net);
+        for (size_t j = 0; j < nn; j++)
+            sum += (double)net[j] * net[j];
+        count += (double)nn;
+    }
+    free(audio), free(net);
+    dm_codec_free(codec);
+    if (st != DM_OK)
+        return st; /* err holds dm_dataset_crop's message */
+    const double rms = count > 0 ? sqrt(sum / count) : 0.0;
+    const double s = rms > 0 ? 0.5 / rms : 100.0;
+    *rms_out = rms;
+    *scale = s < 0.1 ? 0.1 : s > 100.0 ? 100.0 : s;
+    return DM_OK;
+}
+
 /* The dataset at rate (0: the first file's) and channels; prints errors. */
 static int load_data(const train_opts *o, int rate, int channels, dm_dataset **ds)
 {
@@ -611,7 +659,25 @@ static int new_trainer(train_opts *o, const dm_dataset *ds, dm_trainer **out)
     mp.class_names = nc ? classes : NULL;
     mp.name = o->name ? o->name : name;
     dm_model *m;
-    dm_status st = dm_model_create(&mp, o->seed, &m, &err);
+    dm_status st;
+    if (o->data_scale == 0 && o->repr == DM_REPR_SPEC) {
+        /* spec: the scale applies to the compressed STFT, whose rms the audio's does not tell;
+         * encode the data at scale 1 and take 0.5 / that rms instead */
+        mp.data_scale = 1.0;
+        st = dm_model_create(&mp, o->seed, &m, &err);
+        if (st == DM_OK)
+            st = spec_data_scale(m, ds, &rms, &scale, &err);
+        dm_model_free(m);
+        if (st != DM_OK) {
+            fprintf(stderr, "dmaudio train: %s\n", err.message);
+            return st == DM_ERR_INVALID_ARGUMENT ? DM_EXIT_USAGE : DM_EXIT_FAILURE;
+        }
+        if (!o->quiet)
+            fprintf(stderr, "dmaudio train: spec data scale %.4g (0.5 / RMS %.4g of the "
+                            "compressed STFT of the data)\n", scale, rms);
+        mp.data_scale = scale;
+    }
+    st = dm_model_create(&mp, o->seed, &m, &err);
     if (st != DM_OK) {
         fprintf(stderr, "dmaudio train: %s\n", err.message);
         return st == DM_ERR_INVALID_ARGUMENT ? DM_EXIT_USAGE : DM_EXIT_FAILURE;
