@@ -404,8 +404,8 @@ dataset: deps
 model: dataset
 	@$(MAKE) --no-print-directory all
 	@set -e; flags=$$(sed -e 's/#.*//' recipes/drums/train.flags); \
-	resume=; if [ -f $(MODEL_OUT).ckpt ]; then resume=--resume; \
-	  echo "model: resuming from $(MODEL_OUT).ckpt"; fi; \
+	if [ -f $(MODEL_OUT).ckpt ]; then resume=--resume; \
+	  echo "model: resuming from $(MODEL_OUT).ckpt"; else resume=--force; fi; \
 	OMP_WAIT_POLICY=passive $(BUILD)/dmaudio train $(DRUMS_DIR)/train -o $(MODEL_OUT) $$flags $$resume; \
 	rm -f $(MODEL_OUT).ckpt; \
 	echo "model: wrote $(MODEL_OUT); evaluating against $(DRUMS_DIR)/valid"; \

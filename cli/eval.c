@@ -29,7 +29,7 @@ const char dm_eval_usage[] =
     "at one rate and embedded by FFTW features (log-mel, MFCC, spectral shape):\n"
     "  frechet_distance  between Gaussian fits of the two sets (0 for identical sets)\n"
     "  kid               kernel inception distance (unbiased MMD^2, cubic kernel, on\n"
-    "                    features standardised by REF's), mean\n"
+    "                    features standardised by all of REF's clips), mean\n"
     "                    and standard error over random subsets (about 0 for one\n"
     "                    distribution; may be slightly negative)\n"
     "  memorisation      median distance from each GEN clip to its nearest REF clip, next\n"
@@ -149,33 +149,38 @@ typedef struct set_figures {
     double gen_nn, ref_nn, ref_p5, closer;   /* memorisation */
 } set_figures;
 
-/* sr, sg = ref, gen with each feature shifted and scaled by ref's mean and standard deviation
- * (a constant feature of ref becomes 0 in both). */
+/* sr, sg = ref, gen with each feature shifted by ref's mean and divided by ref's standard
+ * deviation, floored at 5% of the features' average deviation: a feature nearly constant over
+ * ref would otherwise turn its smallest difference into the largest distance. */
 static void standardise(const float *ref, int n_ref, const float *gen, int n_gen, float *sr,
                         float *sg)
 {
     const int d = DM_EMBED_DIM;
+    double mean[DM_EMBED_DIM], sd[DM_EMBED_DIM], avg = 0;
     for (int j = 0; j < d; j++) {
-        double mean = 0, var = 0;
+        double m = 0, v = 0;
         for (int i = 0; i < n_ref; i++)
-            mean += ref[(size_t)i * d + j];
-        mean /= n_ref;
+            m += ref[(size_t)i * d + j];
+        m /= n_ref;
         for (int i = 0; i < n_ref; i++) {
-            double e = ref[(size_t)i * d + j] - mean;
-            var += e * e;
+            double e = ref[(size_t)i * d + j] - m;
+            v += e * e;
         }
-        var /= n_ref;
-        const double inv = var > 1e-20 ? 1.0 / sqrt(var) : 0.0;
+        mean[j] = m, sd[j] = sqrt(v / n_ref), avg += sd[j] / d;
+    }
+    for (int j = 0; j < d; j++) {
+        const double s = sd[j] > 0.05 * avg ? sd[j] : 0.05 * avg;
+        const double inv = s > 0 ? 1.0 / s : 0.0;
         for (int i = 0; i < n_ref; i++)
-            sr[(size_t)i * d + j] = (float)((ref[(size_t)i * d + j] - mean) * inv);
+            sr[(size_t)i * d + j] = (float)((ref[(size_t)i * d + j] - mean[j]) * inv);
         for (int i = 0; i < n_gen; i++)
-            sg[(size_t)i * d + j] = (float)((gen[(size_t)i * d + j] - mean) * inv);
+            sg[(size_t)i * d + j] = (float)((gen[(size_t)i * d + j] - mean[j]) * inv);
     }
 }
 
 /* The figures for gen (n_gen rows) against ref (n_ref rows) of d-dim embeddings. */
-static int compare(const eval_opts *o, const float *gen, int n_gen, const float *ref, int n_ref,
-                   set_figures *f)
+static int compare(const eval_opts *o, const float *gen, const float *sgen, int n_gen,
+                   const float *ref, const float *sref, int n_ref, set_figures *f)
 {
     const int d = DM_EMBED_DIM;
     dm_error err;
@@ -191,20 +196,10 @@ static int compare(const eval_opts *o, const float *gen, int n_gen, const float 
     if (o->subset_size > 0 && o->subset_size < size)
         size = o->subset_size;
     f->subsets = o->subsets, f->subset_size = size;
-    /* KID's polynomial kernel sees the raw scale of each feature: on the embedding as it is,
-     * a few large features would decide it. Both sets are standardised by REF's mean and
-     * deviation per feature first (FD is left on the raw embedding, as is usual). */
-    float *sg = malloc((size_t)n_gen * d * sizeof *sg), *sr = malloc((size_t)n_ref * d * sizeof *sr);
-    if (!sg || !sr) {
-        free(sg), free(sr);
-        fprintf(stderr, "dmaudio eval: out of memory\n");
-        return -1;
-    }
-    standardise(ref, n_ref, gen, n_gen, sr, sg);
-    dm_status kst = dm_kid(sg, n_gen, sr, n_ref, d, o->subsets, size, o->seed, o->threads,
-                           &f->kid, &f->kid_se, &err);
-    free(sg), free(sr);
-    if (kst != DM_OK) {
+    /* KID's polynomial kernel sees the raw scale of each feature, so it runs on the
+     * standardised embeddings (FD on the raw ones, as is usual) */
+    if (dm_kid(sgen, n_gen, sref, n_ref, d, o->subsets, size, o->seed, o->threads, &f->kid,
+               &f->kid_se, &err) != DM_OK) {
         fprintf(stderr, "dmaudio eval: %s\n", err.message);
         return -1;
     }
@@ -214,7 +209,7 @@ static int compare(const eval_opts *o, const float *gen, int n_gen, const float 
         fprintf(stderr, "dmaudio eval: out of memory\n");
         return -1;
     }
-    if (dm_nearest_neighbour_distances(gen, n_gen, ref, n_ref, d, o->threads, gd, NULL, rd, &err) !=
+    if (dm_nearest_neighbour_distances(sgen, n_gen, sref, n_ref, d, o->threads, gd, NULL, rd, &err) !=
         DM_OK) {
         free(gd), free(rd);
         fprintf(stderr, "dmaudio eval: %s\n", err.message);
@@ -286,20 +281,17 @@ static float *embed(const eval_opts *o, const dm_dataset *ds)
 }
 
 /* For each GEN clip i with a class that REF has too (ref_of[i] >= 0): whether a 5-nearest-
- * neighbour vote among REF's clips, in REF-standardised coordinates, gives that class (ties
+ * neighbour vote among REF's clips (eg, er: standardised embeddings) gives that class (ties
  * go to the class of the nearest voter). right[c] / total[c] count per REF class c. */
 enum { KNN = 5 };
 static int classify(const float *eg, const int *ref_of, int ng, const float *er, const int *rc,
                     int nr, int ncr, int *right, int *total)
 {
     const int d = DM_EMBED_DIM;
+    const float *sg = eg, *sr = er; /* both standardised by REF */
     int *votes = calloc((size_t)ncr, sizeof *votes);
-    float *sg = malloc((size_t)ng * d * sizeof *sg), *sr = malloc((size_t)nr * d * sizeof *sr);
-    if (!votes || !sg || !sr) {
-        free(votes), free(sg), free(sr);
+    if (!votes)
         return -1;
-    }
-    standardise(er, nr, eg, ng, sr, sg);
     for (int i = 0; i < ng; i++) {
         if (ref_of[i] < 0)
             continue;
@@ -332,7 +324,7 @@ static int classify(const float *eg, const int *ref_of, int ng, const float *er,
         total[ref_of[i]]++;
         right[ref_of[i]] += winner == ref_of[i];
     }
-    free(votes), free(sg), free(sr);
+    free(votes);
     return 0;
 }
 
@@ -344,6 +336,7 @@ static int eval_sets(const eval_opts *o, const char *gen_dir, const char *ref_di
     int status = DM_EXIT_FAILURE;
     dm_dataset *gen = NULL, *ref = NULL;
     float *eg = NULL, *er = NULL, *cg = NULL, *cr = NULL;
+    float *seg = NULL, *ser = NULL, *scg = NULL, *scr = NULL;
     int *ref_of = NULL, *rc = NULL, *right = NULL, *total = NULL;
     if (!(gen = load(o, gen_dir, rate, 1, 0, "loading GEN")) ||
         !(ref = load(o, ref_dir, rate, 1, 0, "loading REF")))
@@ -356,8 +349,17 @@ static int eval_sets(const eval_opts *o, const char *gen_dir, const char *ref_di
     }
     if (!(eg = embed(o, gen)) || !(er = embed(o, ref)))
         goto done;
+    /* the embeddings standardised by all of REF's clips, for KID, the nearest neighbours and
+     * the classifier: per-class statistics of a handful of clips would be unstable */
+    seg = malloc((size_t)ng * DM_EMBED_DIM * sizeof *seg);
+    ser = malloc((size_t)nr * DM_EMBED_DIM * sizeof *ser);
+    if (!seg || !ser) {
+        fprintf(stderr, "dmaudio eval: out of memory\n");
+        goto done;
+    }
+    standardise(er, nr, eg, ng, ser, seg);
     set_figures all;
-    if (compare(o, eg, ng, er, nr, &all) != 0)
+    if (compare(o, eg, seg, ng, er, ser, nr, &all) != 0)
         goto done;
     if (o->json) {
         printf("{\"gen\": ");
@@ -383,7 +385,9 @@ static int eval_sets(const eval_opts *o, const char *gen_dir, const char *ref_di
     if (dm_dataset_n_classes(gen) > 0 && ncr > 0) {
         cg = malloc((size_t)ng * DM_EMBED_DIM * sizeof *cg);
         cr = malloc((size_t)nr * DM_EMBED_DIM * sizeof *cr);
-        if (!cg || !cr) {
+        scg = malloc((size_t)ng * DM_EMBED_DIM * sizeof *scg);
+        scr = malloc((size_t)nr * DM_EMBED_DIM * sizeof *scr);
+        if (!cg || !cr || !scg || !scr) {
             fprintf(stderr, "dmaudio eval: out of memory\n");
             goto done;
         }
@@ -401,7 +405,7 @@ static int eval_sets(const eval_opts *o, const char *gen_dir, const char *ref_di
         }
         for (int i = 0; i < nr; i++)
             dm_dataset_item(ref, i, NULL, NULL, &rc[i]);
-        if (classify(eg, ref_of, ng, er, rc, nr, ncr, right, total) != 0) {
+        if (classify(seg, ref_of, ng, ser, rc, nr, ncr, right, total) != 0) {
             fprintf(stderr, "dmaudio eval: out of memory\n");
             goto done;
         }
@@ -421,6 +425,7 @@ static int eval_sets(const eval_opts *o, const char *gen_dir, const char *ref_di
             if (g < 0)
                 continue;
             int kg = gather(gen, eg, g, cg), kr = gather(ref, er, c, cr);
+            gather(gen, seg, g, scg), gather(ref, ser, c, scr);
             double share = total[c] > 0 ? (double)right[c] / total[c] : 0.0;
             if (o->json)
                 printf("%s", n_shared == 0 ? ", \"classes\": {" : ", ");
@@ -437,7 +442,7 @@ static int eval_sets(const eval_opts *o, const char *gen_dir, const char *ref_di
                 continue;
             }
             set_figures f;
-            if (compare(o, cg, kg, cr, kr, &f) != 0)
+            if (compare(o, cg, scg, kg, cr, scr, kr, &f) != 0)
                 goto done;
             if (o->json) {
                 dm_cli_json_string(stdout, name);
@@ -459,6 +464,7 @@ static int eval_sets(const eval_opts *o, const char *gen_dir, const char *ref_di
 done:
     fflush(stdout);
     free(eg), free(er), free(cg), free(cr);
+    free(seg), free(ser), free(scg), free(scr);
     free(ref_of), free(rc), free(right), free(total);
     dm_dataset_free(gen);
     dm_dataset_free(ref);
