@@ -628,7 +628,7 @@ static int new_trainer(train_opts *o, const dm_dataset *ds, dm_trainer **out)
     double rms = 0.0, scale = o->data_scale;
     if (scale == 0) {
         scale = auto_data_scale(ds, &rms);
-        if (!o->quiet)
+        if (!o->quiet && o->repr == DM_REPR_WAVE)
             fprintf(stderr, "dmaudio train: data scale %.4g (0.5 / RMS %.4g of the data%s)\n",
                     scale, rms, scale <= 0.1 || scale >= 100.0 ? ", clamped to 0.1..100" : "");
     }
