@@ -25,6 +25,7 @@ BLAS_PKGS   = openblas
 AUDIO_PKGS  = sndfile fftw3f samplerate portaudio-2.0 alsa
 LIB_PKGS    = $(BLAS_PKGS) $(AUDIO_PKGS) zlib libpng
 PLUGIN_PKGS = lv2
+HOST_PKGS   = lilv-0
 TEST_PKGS   = cmocka
 
 VERSION   = 0.1.0
@@ -59,11 +60,14 @@ pc_missing = $(foreach p,$(1),$(if $(shell $(PKG_CONFIG) --exists $(p) 2>/dev/nu
 MISSING_LIB    := $(call pc_missing,$(LIB_PKGS))
 MISSING_PLUGIN := $(call pc_missing,$(PLUGIN_PKGS))
 MISSING_TEST   := $(call pc_missing,$(TEST_PKGS))
+MISSING_HOST   := $(call pc_missing,$(HOST_PKGS))
 LIB_PC_CFLAGS    := $(shell $(PKG_CONFIG) --cflags $(LIB_PKGS) 2>/dev/null)
 LIB_PC_LIBS      := $(shell $(PKG_CONFIG) --libs $(LIB_PKGS) 2>/dev/null)
 PLUGIN_PC_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PLUGIN_PKGS) 2>/dev/null)
 TEST_PC_CFLAGS   := $(shell $(PKG_CONFIG) --cflags $(TEST_PKGS) 2>/dev/null)
 TEST_PC_LIBS     := $(shell $(PKG_CONFIG) --libs $(TEST_PKGS) 2>/dev/null)
+HOST_PC_CFLAGS   := $(shell $(PKG_CONFIG) --cflags $(HOST_PKGS) 2>/dev/null)
+HOST_PC_LIBS     := $(shell $(PKG_CONFIG) --libs $(HOST_PKGS) 2>/dev/null)
 need_pkgs = $(if $(strip $(1)),$(error missing pkg-config modules: $(strip $(1)) -- run `make deps`))
 
 ifeq ($(NO_OMP),1)
@@ -131,6 +135,11 @@ BIN         = $(BUILD)/dmaudio
 BUNDLE      = $(BUILD)/lv2/dmaudio.lv2
 BUNDLE_SO   = $(BUNDLE)/dmaudio$(LIB_EXT)
 BUNDLE_TTL  = $(BUNDLE)/manifest.ttl $(BUNDLE)/dmaudio.ttl
+PRESETS    := $(sort $(wildcard presets/*.ttl))
+BUNDLE_PRESETS = $(PRESETS:%=$(BUNDLE)/%)
+# The bundle links the bundled default model when there is one (the plugin otherwise looks
+# in $(DATADIR)/dmaudio/models).
+BUNDLE_MODEL = $(if $(wildcard models/default.dmm),$(BUNDLE)/default.dmm)
 TEST_BINS   = $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
 
 # Records the compile and link lines, so that changing a switch (NO_OMP, SANITIZE, CFLAGS...)
@@ -145,7 +154,7 @@ all: lib bin plugin
 
 lib: $(LIB_A) $(LIB_SO) $(LIB_SO_LINK)
 bin: $(BIN)
-plugin: $(BUNDLE_SO) $(BUNDLE_TTL)
+plugin: $(BUNDLE_SO) $(BUNDLE_TTL) $(BUNDLE_PRESETS) $(BUNDLE_MODEL)
 tests: $(TEST_BINS)
 
 # ---------------------------------------------------------------------------------------------
@@ -165,18 +174,25 @@ $(CORE_OBJS) $(CLI_OBJS): $(OBJ)/%.o: %.c $(FLAGS_STAMP)
 	$(Q)$(CC) $(ALL_CPPFLAGS) $(OBJ_CPPFLAGS) $(ALL_CFLAGS) $(DEP_FLAGS) -c $< -o $@
 
 # The plugin exports lv2_descriptor only (LV2_SYMBOL_EXPORT); everything else is hidden.
+# It looks for the installed default model in $(DATADIR)/dmaudio/models.
 $(PLUGIN_OBJS): $(OBJ)/%.o: %.c $(FLAGS_STAMP)
 	$(call need_pkgs,$(MISSING_LIB) $(MISSING_PLUGIN))
 	@mkdir -p $(@D)
 	$(call say,CC,$<)
-	$(Q)$(CC) $(ALL_CPPFLAGS) $(PLUGIN_PC_CFLAGS) $(ALL_CFLAGS) -fvisibility=hidden \
-		$(DEP_FLAGS) -c $< -o $@
+	$(Q)$(CC) $(ALL_CPPFLAGS) -DDM_DATADIR='"$(DATADIR)/dmaudio"' $(PLUGIN_PC_CFLAGS) \
+		$(ALL_CFLAGS) -fvisibility=hidden $(DEP_FLAGS) -c $< -o $@
+
+# The plugin's host test (a lilv host) also needs lilv.
+$(OBJ)/tests/test_plugin.o: OBJ_CPPFLAGS = $(HOST_PC_CFLAGS)
+$(OBJ)/tests/test_plugin.o: NEED_HOST = $(MISSING_HOST)
+$(BUILD)/tests/test_plugin: OBJ_LIBS = $(HOST_PC_LIBS)
 
 $(TEST_OBJS) $(FIXTURE_OBJ): $(OBJ)/%.o: %.c $(FLAGS_STAMP)
-	$(call need_pkgs,$(MISSING_LIB) $(MISSING_TEST))
+	$(call need_pkgs,$(MISSING_LIB) $(MISSING_TEST) $(NEED_HOST))
 	@mkdir -p $(@D)
 	$(call say,CC,$<)
-	$(Q)$(CC) $(ALL_CPPFLAGS) -Itests $(TEST_PC_CFLAGS) $(ALL_CFLAGS) $(DEP_FLAGS) -c $< -o $@
+	$(Q)$(CC) $(ALL_CPPFLAGS) -Itests $(TEST_PC_CFLAGS) $(OBJ_CPPFLAGS) $(ALL_CFLAGS) $(DEP_FLAGS) \
+		-c $< -o $@
 
 $(LIB_A): $(CORE_OBJS)
 	@mkdir -p $(@D)
@@ -209,10 +225,19 @@ $(BUNDLE)/%.ttl: plugin/%.ttl.in
 	$(call say,GEN,$@)
 	$(Q)sed -e 's/@LIB_EXT@/$(LIB_EXT)/g' $< > $@.tmp && mv $@.tmp $@
 
+$(BUNDLE)/presets/%.ttl: presets/%.ttl
+	@mkdir -p $(@D)
+	$(Q)cp $< $@
+
+$(BUNDLE)/default.dmm: models/default.dmm
+	@mkdir -p $(@D)
+	$(Q)ln -sf $(abspath $<) $@
+
 $(TEST_BINS): $(BUILD)/tests/%: $(OBJ)/tests/%.o $(FIXTURE_OBJ) $(LIB_A)
 	@mkdir -p $(@D)
 	$(call say,LD,$@)
-	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(FIXTURE_OBJ) $(LIB_A) $(TEST_PC_LIBS) $(ALL_LDLIBS)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(FIXTURE_OBJ) $(LIB_A) $(OBJ_LIBS) $(TEST_PC_LIBS) \
+		$(ALL_LDLIBS)
 
 -include $(ALL_OBJS:.o=.d)
 
@@ -383,6 +408,11 @@ ifneq ($(MODELS),)
 endif
 	install -m 755 $(BUNDLE_SO) $(D_BUNDLE)/
 	install -m 644 $(BUNDLE)/*.ttl $(D_BUNDLE)/
+	install -d $(D_BUNDLE)/presets
+	install -m 644 $(PRESETS) $(D_BUNDLE)/presets/
+ifneq ($(MODELS),)
+	ln -sf $(DATADIR)/dmaudio/models/default.dmm $(D_BUNDLE)/default.dmm
+endif
 
 uninstall:
 	rm -f $(D_BIN)/dmaudio
