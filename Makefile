@@ -260,6 +260,24 @@ $(EXAMPLE_BINS): $(BUILD)/examples/%: examples/%.c $(LIB_A) $(HEADERS) $(FLAGS_S
 		$(LIB_A) $(ALL_LDLIBS)
 
 # ---------------------------------------------------------------------------------------------
+# bench-plugin: times the LV2 plugin's run() per block through lilv (bench/bench_plugin.c),
+# idle and with 8 voices sounding, blocks of 64, 256 and 1024 frames at 48 kHz. Uses
+# models/default.dmm when it exists (else a tiny model it makes). BENCH_PLUGIN_ARGS adds
+# options: -m MODEL, -r RATE, -s SECONDS (of audio per case, 10).
+BENCH_PLUGIN = $(BUILD)/bench/bench_plugin
+
+.PHONY: bench-plugin
+bench-plugin: plugin $(BENCH_PLUGIN)
+	DMAUDIO_BUILD_DIR=$(BUILD) OMP_WAIT_POLICY=passive $(BENCH_PLUGIN) $(BENCH_PLUGIN_ARGS)
+
+$(BENCH_PLUGIN): bench/bench_plugin.c tests/lv2host.h $(LIB_A) $(HEADERS) $(FLAGS_STAMP)
+	$(call need_pkgs,$(MISSING_LIB) $(MISSING_HOST))
+	@mkdir -p $(@D)
+	$(call say,CC,$<)
+	$(Q)$(CC) $(ALL_CPPFLAGS) -Itests $(HOST_PC_CFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< \
+		$(LIB_A) $(HOST_PC_LIBS) $(ALL_LDLIBS)
+
+# ---------------------------------------------------------------------------------------------
 # tests
 
 # deps first, then a fresh make: its pkg-config answers see what deps just installed.

@@ -317,7 +317,7 @@ static inline void host_set_model(host_inst *in, uint32_t frame, const char *pat
     host_event *e = &in->events[in->n_events++];
     e->frame = frame;
     e->type = 0;
-    snprintf(e->path, sizeof e->path, "%s", path);
+    snprintf(e->path, sizeof e->path, "%.1000s", path);
 }
 
 /* Builds the input sequence from the queued events (in frame order, as queued). */

@@ -440,6 +440,61 @@ static void test_polyphony_steals_the_oldest_voice(void **state)
     free(s), free(m);
 }
 
+static void pitch_on(host_inst *in) { host_set(in, "pitch", 1); }
+static void short_notes(host_inst *in) { host_set(in, "length", 0.01f); }
+
+/* Pitch tracking: an octave above the root plays the clip twice as fast (every other sample,
+ * exactly); the length control cuts a note (with a fade) after its time. */
+static void test_pitch_tracking_and_length(void **state)
+{
+    (void)state;
+    uint32_t total = 4000, f0 = 100, clip = clip_frames(44100);
+    note_event root[] = {{f0, 0x90, 60, 127}}, octave[] = {{f0, 0x90, 72, 127}};
+    float *a = calloc(total, 4), *b = calloc(total, 4), *c = calloc(total, 4);
+    render_note("kick", 0, 11, 44100, root, 1, total, a, pitch_on);
+    render_note("kick", 0, 11, 44100, octave, 1, total, b, pitch_on);
+    render_note("kick", 0, 11, 44100, root, 1, total, c, short_notes);
+    for (uint32_t i = 0; 2 * i < clip; i++)
+        if (b[f0 + i] != a[f0 + 2 * i])
+            fail_msg("octave up, frame %u: %g, expected %g", i, b[f0 + i], a[f0 + 2 * i]);
+    assert_true(peak(b + f0 + clip / 2 + 1, total - f0 - clip / 2 - 1) == 0.0f);
+    uint32_t cut = (uint32_t)(0.01 * 44100);
+    assert_memory_equal(c, a, (f0 + cut - 300) * 4); /* before the 5 ms fade */
+    assert_true(energy(a, f0 + cut, f0 + clip) > 0.0);
+    assert_true(peak(c + f0 + cut + 1, total - f0 - cut - 1) == 0.0f);
+    free(a), free(b), free(c);
+}
+
+static void variations(host_inst *in) { host_set(in, "variation", 0.5f); }
+
+/* Fresh mode with variation < 1: every note is a different variation of the seed's sound. */
+static void test_variations_of_the_fixed_sound(void **state)
+{
+    (void)state;
+    uint32_t clip = clip_frames(44100), gap = clip + 200, total = 3 * gap;
+    note_event ev[] = {{10, 0x90, 60, 127}, {10 + gap, 0x90, 60, 127}, {10 + 2 * gap, 0x90, 60, 127}};
+    float *fixed = calloc(total, 4), *var = calloc(total, 4), *noise = calloc(total, 4);
+    render_note("snare", 0, 4, 44100, ev, 1, total, fixed, NULL);
+    render_note("snare", 1, 4, 44100, ev, 3, total, var, variations);
+    render_note("snare", 1, 4, 44100, ev, 3, total, noise, NULL);
+    /* each variation differs from the others and from the fixed sound, and is closer to it
+     * than a fresh sound (variation 1) is */
+    double d_var = 0.0, d_new = 0.0;
+    for (int k = 0; k < 3; k++) {
+        const float *v = var + 10 + k * gap, *n = noise + 10 + k * gap, *f = fixed + 10;
+        assert_memory_not_equal(v, f, clip * 4);
+        if (k > 0)
+            assert_memory_not_equal(v, var + 10, clip * 4);
+        for (uint32_t i = 0; i < clip; i++) {
+            d_var += (double)(v[i] - f[i]) * (v[i] - f[i]);
+            d_new += (double)(n[i] - f[i]) * (n[i] - f[i]);
+        }
+    }
+    assert_true(energy(var, 10, 10 + clip) > 0.0);
+    assert_true(d_var < d_new);
+    free(fixed), free(var), free(noise);
+}
+
 /* A missing or corrupt model: silence and a logged error naming the file; then a good one. */
 static void test_bad_model_file_is_silent_and_logged(void **state)
 {
@@ -657,6 +712,8 @@ int main(void)
         cmocka_unit_test(test_velocity_scales_the_gain),
         cmocka_unit_test(test_note_off_releases_or_is_ignored),
         cmocka_unit_test(test_polyphony_steals_the_oldest_voice),
+        cmocka_unit_test(test_pitch_tracking_and_length),
+        cmocka_unit_test(test_variations_of_the_fixed_sound),
         cmocka_unit_test(test_bad_model_file_is_silent_and_logged),
         cmocka_unit_test(test_state_restores_the_same_sounds),
         cmocka_unit_test(test_presets_load_and_change_the_controls),
