@@ -4,6 +4,8 @@
 #   make deps            install the Debian packages that are missing (apt-get; sudo if not root)
 #   make test            deps + build + run the test suite (tests/run.sh), prints "N passed, M failed"
 #   make check           the same suite under AddressSanitizer + UBSan, in build-asan/
+#   make test-hosts      only the LV2 plugin's tests: lilv host, jalv + JACK, Ardour (headless)
+#   make bench-plugin    time the LV2 plugin's run() per block (idle and 8 voices)
 #   make valgrind        $(VALGRIND_TESTS) under valgrind (definite leaks are errors)
 #   make demo            deps + build + write clips (bundled model, or a tiny synthetic one)
 #   make install         PREFIX=/usr/local DESTDIR= LV2DIR=$(PREFIX)/lib/lv2
@@ -18,7 +20,8 @@
 # Debian packages installed by `make deps`; add to this list, nothing else needs to change.
 DEB_PACKAGES = build-essential pkg-config libopenblas-dev libcmocka-dev libsndfile1-dev \
                libfftw3-dev libsamplerate0-dev portaudio19-dev lv2-dev liblilv-dev \
-               lilv-utils valgrind zlib1g-dev clang libclang-rt-14-dev libasound2-dev libpng-dev
+               lilv-utils valgrind zlib1g-dev clang libclang-rt-14-dev libasound2-dev libpng-dev \
+               jalv jackd2 ardour
 
 # pkg-config modules.  LIB_PKGS are linked into libdmaudio and everything built on it.
 BLAS_PKGS   = openblas
@@ -147,7 +150,7 @@ TEST_BINS   = $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
 FLAGS_STAMP = $(BUILD)/.flags
 FLAGS_LINE  = $(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) | $(ALL_LDFLAGS) $(ALL_LDLIBS) | $(DATADIR)
 
-.PHONY: all lib bin plugin tests test test-nodeps check valgrind deps demo \
+.PHONY: all lib bin plugin tests test test-nodeps test-hosts check valgrind deps demo \
         install uninstall clean FORCE
 
 all: lib bin plugin
@@ -286,6 +289,14 @@ test: deps
 
 test-nodeps: all tests examples
 	bash tests/run.sh $(BUILD)
+
+# The plugin's tests alone: the lilv host test, then jalv under JACK and Ardour 7 (both in
+# tests/hosts/, also part of `make test`; about 40 s together).
+test-hosts: deps
+	@$(MAKE) --no-print-directory all $(BUILD)/tests/test_plugin
+	@set -e; export DMAUDIO=$(BUILD)/dmaudio DMAUDIO_BUILD_DIR=$(BUILD) CMOCKA_MESSAGE_OUTPUT=TAP; \
+	$(BUILD)/tests/test_plugin; \
+	for t in tests/hosts/test_*.sh; do echo "# ---- $$t"; bash $$t; done
 
 # If LeakSanitizer ever reports libgomp/OpenBLAS internals, list them (and only them) in
 # tests/lsan.supp; it is used when it exists.  None is needed so far.

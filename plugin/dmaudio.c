@@ -278,10 +278,13 @@ typedef struct {
 
     // read by the worker's cancel check
     _Atomic uint64_t want_fixed_recipe, want_fresh_recipe;
+    atomic_int closing; // cleanup() has begun: cancel the job in progress
 
     // worker thread (and save(), for freeing clips)
     worker_state w;
     pthread_mutex_t free_lock; // between the worker's frees and save(); never taken in run()
+    pthread_mutex_t work_lock; // held by work(): cleanup() waits for a job in progress (some
+                               // hosts free the instance before stopping their worker)
 } dm_plugin;
 
 // Current values of the controls, clamped (a port not connected reads its default).
@@ -923,6 +926,8 @@ static int cancel_check(void *user_data, int step, int n_steps) {
     (void)step, (void)n_steps;
     dm_plugin *self = user_data;
     const job_generate *j = self->w.job;
+    if (atomic_load(&self->closing))
+        return 1;
     uint64_t want = j->fixed
                         ? atomic_load_explicit(&self->want_fixed_recipe, memory_order_relaxed)
                         : atomic_load_explicit(&self->want_fresh_recipe, memory_order_relaxed);
@@ -1022,7 +1027,11 @@ static LV2_Worker_Status work(LV2_Handle instance, LV2_Worker_Respond_Function r
     if (size < sizeof kind)
         return LV2_WORKER_ERR_UNKNOWN;
     memcpy(&kind, data, sizeof kind);
-    if (kind == JOB_LOAD && size == sizeof(job_load)) {
+    pthread_mutex_lock(&self->work_lock);
+    LV2_Worker_Status status = LV2_WORKER_SUCCESS;
+    if (atomic_load(&self->closing)) {
+        // cleanup() is waiting: do nothing more
+    } else if (kind == JOB_LOAD && size == sizeof(job_load)) {
         job_load j;
         memcpy(&j, data, sizeof j);
         j.path[DM_PATH_MAX - 1] = '\0';
@@ -1039,9 +1048,10 @@ static LV2_Worker_Status work(LV2_Handle instance, LV2_Worker_Respond_Function r
             free(j.clips[i]);
         pthread_mutex_unlock(&self->free_lock);
     } else {
-        return LV2_WORKER_ERR_UNKNOWN;
+        status = LV2_WORKER_ERR_UNKNOWN;
     }
-    return LV2_WORKER_SUCCESS;
+    pthread_mutex_unlock(&self->work_lock);
+    return status;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1329,6 +1339,7 @@ static LV2_Handle instantiate(const LV2_Descriptor *descriptor, double rate,
     lv2_log_logger_init(&self->logger, map, log);
     lv2_atom_forge_init(&self->forge, map);
     pthread_mutex_init(&self->free_lock, NULL);
+    pthread_mutex_init(&self->work_lock, NULL);
 
     uris *u = &self->u;
 #define MAP(uri) map->map(map->handle, uri)
@@ -1391,8 +1402,12 @@ static void deactivate(LV2_Handle instance) { (void)instance; }
 
 static void cleanup(LV2_Handle instance) {
     dm_plugin *self = (dm_plugin *)instance;
+    atomic_store(&self->closing, 1);
+    pthread_mutex_lock(&self->work_lock); // a job in progress stops at its next step
+    pthread_mutex_unlock(&self->work_lock);
     free_all_clips(self);
     worker_unload(&self->w);
+    pthread_mutex_destroy(&self->work_lock);
     pthread_mutex_destroy(&self->free_lock);
     free(self);
 }
