@@ -166,6 +166,7 @@ int main(int argc, char **argv)
         for (int v = 0; v <= 8 && status == 0; v += 8)
             status = bench(&w, abs, rate, blocks[b], v, seconds);
     host_close(&w);
+    host_urids_free();
     if (made) {
         unlink(path);
         rmdir(tmp);

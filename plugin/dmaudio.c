@@ -451,7 +451,7 @@ static dm_clip *pool_take(slot *s, uint64_t recipe) {
     }
     dm_clip *c = s->pool[k];
     memmove(s->pool + k, s->pool + k + 1, (size_t)(s->pool_n - k - 1) * sizeof s->pool[0]);
-    s->pool_n--;
+    s->pool[--s->pool_n] = NULL; // (save() may be reading the pool)
     return c; // the pool's reference moves to the caller
 }
 
@@ -746,8 +746,10 @@ static void drop_clips(dm_plugin *self) {
         slot *s = &self->slots[si];
         clip_unref(self, s->fixed);
         clip_unref(self, s->locked);
-        for (int i = 0; i < s->pool_n; i++)
+        for (int i = 0; i < s->pool_n; i++) {
             clip_unref(self, s->pool[i]);
+            s->pool[i] = NULL;
+        }
         s->fixed = s->locked = NULL;
         s->pool_n = 0;
     }
@@ -1055,7 +1057,7 @@ static LV2_Worker_Status work(LV2_Handle instance, LV2_Worker_Respond_Function r
 }
 
 // ---------------------------------------------------------------------------------------------
-// state (main thread; never at the same time as run())
+// state (main thread; restore() never at the same time as run(), save() perhaps)
 
 // Each clip is stored under the key DM_PLUGIN_NS "clip-<slot>-<name>" (an atom:Path) and its
 // recipe under "recipe-<slot>-<name>"; name is fixed, locked or pool<i>.
@@ -1146,9 +1148,11 @@ static LV2_State_Status save(LV2_Handle instance, LV2_State_Store_Function store
     if (!make_path)
         return LV2_STATE_SUCCESS; // the clips need files: regenerated after restore
 
-    pthread_mutex_lock(&self->free_lock); // no clip is freed while it is being written
+    // Hosts may call save() while run() goes on: run() only moves clips between slots and the
+    // graveyard, and the worker frees them under free_lock, so what is read here stays valid.
+    pthread_mutex_lock(&self->free_lock);
     for (int si = 0; si < DM_MAX_SLOTS; si++) {
-        for (int k = 0; k < 2 + self->slots[si].pool_n; k++) {
+        for (int k = 0; k < 2 + DM_POOL; k++) {
             char name[64], file[96];
             const dm_clip *c = *clip_field(self, si, k, name, sizeof name);
             if (!c)

@@ -67,6 +67,14 @@ static LV2_URID_Unmap host_unmap_feature = {&host_urid_table, host_unmap};
 
 static inline LV2_URID host_urid(const char *uri) { return host_map(&host_urid_table, uri); }
 
+static inline void host_urids_free(void)
+{
+    for (uint32_t i = 0; i < host_urid_table.n; i++)
+        free(host_urid_table.uris[i]);
+    free(host_urid_table.uris);
+    memset(&host_urid_table, 0, sizeof host_urid_table);
+}
+
 /* ---- the world ---- */
 
 typedef struct {

@@ -10,6 +10,7 @@
 set -u
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/lib.sh"
+need_plain_plugin
 need ardour7-lua ardour7-export od
 
 make_model "$tmp/tiny.dmm"

@@ -10,6 +10,7 @@
 set -u
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/lib.sh"
+need_plain_plugin
 need jackd jalv jack_wait jack_lsp jack_connect jack_midiseq jack_rec od
 cd "$tmp" || exit 1
 
