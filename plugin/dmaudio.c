@@ -106,7 +106,7 @@ static const port_range port_ranges[DM_PORT_COUNT] = {
     [DM_PORT_CLASS] = {0, 0, DM_CLASS_CHOICES - 1},
     [DM_PORT_MODE] = {0, MODE_FRESH, 2},
     [DM_PORT_SEED] = {0, 1, 999999},
-    [DM_PORT_STEPS] = {1, 20, 100},
+    [DM_PORT_STEPS] = {1, 12, 100},
     [DM_PORT_SAMPLER] = {0, DM_SAMPLER_DPMPP_2M, DM_SAMPLER_COUNT - 1},
     [DM_PORT_GUIDANCE] = {1, 2, 8},
     [DM_PORT_VARIATION] = {0.05f, 1, 1},
@@ -250,7 +250,7 @@ typedef struct {
     LV2_Atom_Forge_Frame notify_frame;
     uris u;
     double rate;
-    char bundle_path[DM_PATH_MAX];
+    int threads; // generation threads: $DMAUDIO_PLUGIN_THREADS, default 1 (0 = all cores)
 
     const LV2_Atom_Sequence *control;
     LV2_Atom_Sequence *notify;
@@ -627,16 +627,21 @@ static void schedule_generation(dm_plugin *self, const controls *c) {
         return;
     uint64_t rfix = fixed_recipe(self, c), rfresh = fresh_recipe(self, c);
     while (self->inflight < DM_MAX_INFLIGHT) {
-        // the most recently played slot that needs a clip, then the emptiest
-        int best = -1, best_fixed = 0, best_need = 0;
+        // first a slot with nothing to play (every class gets a sound soon), then the most
+        // recently played one, then the emptiest
+        int best = -1, best_fixed = 0, best_need = 0, best_empty = 0;
         for (int si = 0; si < DM_MAX_SLOTS; si++) {
             int fixed, need = slot_need(self, c, si, rfix, rfresh, &fixed);
             if (need == 0 || !slot_reachable(self, c, si))
                 continue;
             const slot *s = &self->slots[si];
-            if (best < 0 || s->last_used > self->slots[best].last_used ||
-                (s->last_used == self->slots[best].last_used && need > best_need)) {
-                best = si, best_fixed = fixed, best_need = need;
+            int empty = !s->fixed && !s->locked && s->pool_n == 0 && s->inflight_fixed == 0 &&
+                        s->inflight_pool == 0;
+            uint64_t used = s->last_used, best_used = best < 0 ? 0 : self->slots[best].last_used;
+            if (best < 0 || empty > best_empty ||
+                (empty == best_empty &&
+                 (used > best_used || (used == best_used && need > best_need)))) {
+                best = si, best_fixed = fixed, best_need = need, best_empty = empty;
             }
         }
         if (best < 0)
@@ -893,7 +898,7 @@ static void work_load(dm_plugin *self, LV2_Worker_Respond_Function respond,
     } else if (dm_model_load(j->path, &w->model, &err) != DM_OK) {
         w->model = NULL;
         lv2_log_error(&self->logger, "dmaudio: %s\n", err.message);
-    } else if (dm_generator_create(w->model, 1, 1, &w->gen, &err) != DM_OK) {
+    } else if (dm_generator_create(w->model, 1, self->threads, &w->gen, &err) != DM_OK) {
         lv2_log_error(&self->logger, "dmaudio: %s: %s\n", j->path, err.message);
         worker_unload(w);
     } else {
@@ -1371,7 +1376,10 @@ static LV2_Handle instantiate(const LV2_Descriptor *descriptor, double rate,
     self->fresh_seed = mix64((uint64_t)ts.tv_sec, (uint64_t)ts.tv_nsec ^ (uintptr_t)self);
     memset(self->port_slot, -1, sizeof self->port_slot);
     memset(self->gm_slot, -1, sizeof self->gm_slot);
-    snprintf(self->bundle_path, sizeof self->bundle_path, "%s", bundle_path);
+    const char *threads = getenv("DMAUDIO_PLUGIN_THREADS");
+    self->threads = threads && *threads ? atoi(threads) : 1;
+    if (self->threads < 0 || self->threads > 256)
+        self->threads = 1;
     default_model(self, bundle_path);
     self->want_load = 1; // by the worker, at the first run()
     return (LV2_Handle)self;
