@@ -4,6 +4,8 @@
 #   make deps            install the Debian packages that are missing (apt-get; sudo if not root)
 #   make test            deps + build + run the test suite (tests/run.sh), prints "N passed, M failed"
 #   make check           the same suite under AddressSanitizer + UBSan, in build-asan/
+#   make test-hosts      only the LV2 plugin's tests: lilv host, jalv + JACK, Ardour (headless)
+#   make bench-plugin    time the LV2 plugin's run() per block (idle and 8 voices)
 #   make valgrind        $(VALGRIND_TESTS) under valgrind (definite leaks are errors)
 #   make demo            deps + build + write clips (bundled model, or a tiny synthetic one)
 #   make install         PREFIX=/usr/local DESTDIR= LV2DIR=$(PREFIX)/lib/lv2
@@ -19,7 +21,7 @@
 DEB_PACKAGES = build-essential pkg-config libopenblas-dev libcmocka-dev libsndfile1-dev \
                libfftw3-dev libsamplerate0-dev portaudio19-dev lv2-dev liblilv-dev \
                lilv-utils valgrind zlib1g-dev clang libclang-rt-14-dev libasound2-dev libpng-dev \
-               libxml2-dev
+               libxml2-dev jalv jackd2 ardour
 
 # pkg-config modules.  LIB_PKGS are linked into libdmaudio and everything built on it.
 BLAS_PKGS   = openblas
@@ -27,6 +29,7 @@ AUDIO_PKGS  = sndfile fftw3f samplerate portaudio-2.0 alsa
 LIB_PKGS    = $(BLAS_PKGS) $(AUDIO_PKGS) zlib libpng
 PLUGIN_PKGS = lv2
 TOOL_PKGS   = libxml-2.0
+HOST_PKGS   = lilv-0
 TEST_PKGS   = cmocka
 
 VERSION   = 0.1.0
@@ -62,6 +65,7 @@ MISSING_LIB    := $(call pc_missing,$(LIB_PKGS))
 MISSING_PLUGIN := $(call pc_missing,$(PLUGIN_PKGS))
 MISSING_TEST   := $(call pc_missing,$(TEST_PKGS))
 MISSING_TOOL   := $(call pc_missing,$(TOOL_PKGS))
+MISSING_HOST   := $(call pc_missing,$(HOST_PKGS))
 LIB_PC_CFLAGS    := $(shell $(PKG_CONFIG) --cflags $(LIB_PKGS) 2>/dev/null)
 LIB_PC_LIBS      := $(shell $(PKG_CONFIG) --libs $(LIB_PKGS) 2>/dev/null)
 PLUGIN_PC_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PLUGIN_PKGS) 2>/dev/null)
@@ -69,6 +73,8 @@ TEST_PC_CFLAGS   := $(shell $(PKG_CONFIG) --cflags $(TEST_PKGS) 2>/dev/null)
 TEST_PC_LIBS     := $(shell $(PKG_CONFIG) --libs $(TEST_PKGS) 2>/dev/null)
 TOOL_PC_CFLAGS   := $(shell $(PKG_CONFIG) --cflags $(TOOL_PKGS) 2>/dev/null)
 TOOL_PC_LIBS     := $(shell $(PKG_CONFIG) --libs $(TOOL_PKGS) 2>/dev/null)
+HOST_PC_CFLAGS   := $(shell $(PKG_CONFIG) --cflags $(HOST_PKGS) 2>/dev/null)
+HOST_PC_LIBS     := $(shell $(PKG_CONFIG) --libs $(HOST_PKGS) 2>/dev/null)
 need_pkgs = $(if $(strip $(1)),$(error missing pkg-config modules: $(strip $(1)) -- run `make deps`))
 
 ifeq ($(NO_OMP),1)
@@ -136,6 +142,11 @@ BIN         = $(BUILD)/dmaudio
 BUNDLE      = $(BUILD)/lv2/dmaudio.lv2
 BUNDLE_SO   = $(BUNDLE)/dmaudio$(LIB_EXT)
 BUNDLE_TTL  = $(BUNDLE)/manifest.ttl $(BUNDLE)/dmaudio.ttl
+PRESETS    := $(sort $(wildcard presets/*.ttl))
+BUNDLE_PRESETS = $(PRESETS:%=$(BUNDLE)/%)
+# The bundle links the bundled default model when there is one (the plugin otherwise looks
+# in $(DATADIR)/dmaudio/models).
+BUNDLE_MODEL = $(if $(wildcard models/default.dmm),$(BUNDLE)/default.dmm)
 TEST_BINS   = $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
 TOOL_SRCS  := $(sort $(wildcard tools/*.c))
 TOOL_BINS   = $(TOOL_SRCS:tools/%.c=$(BUILD)/tools/%)
@@ -145,14 +156,14 @@ TOOL_BINS   = $(TOOL_SRCS:tools/%.c=$(BUILD)/tools/%)
 FLAGS_STAMP = $(BUILD)/.flags
 FLAGS_LINE  = $(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) | $(ALL_LDFLAGS) $(ALL_LDLIBS) | $(DATADIR)
 
-.PHONY: all lib bin plugin tests tools test test-nodeps check valgrind deps demo \
+.PHONY: all lib bin plugin tests tools test test-nodeps test-hosts check valgrind deps demo \
         install uninstall clean FORCE
 
 all: lib bin plugin tools
 
 lib: $(LIB_A) $(LIB_SO) $(LIB_SO_LINK)
 bin: $(BIN)
-plugin: $(BUNDLE_SO) $(BUNDLE_TTL)
+plugin: $(BUNDLE_SO) $(BUNDLE_TTL) $(BUNDLE_PRESETS) $(BUNDLE_MODEL)
 tests: $(TEST_BINS)
 tools: $(TOOL_BINS)
 
@@ -173,18 +184,25 @@ $(CORE_OBJS) $(CLI_OBJS): $(OBJ)/%.o: %.c $(FLAGS_STAMP)
 	$(Q)$(CC) $(ALL_CPPFLAGS) $(OBJ_CPPFLAGS) $(ALL_CFLAGS) $(DEP_FLAGS) -c $< -o $@
 
 # The plugin exports lv2_descriptor only (LV2_SYMBOL_EXPORT); everything else is hidden.
+# It looks for the installed default model in $(DATADIR)/dmaudio/models.
 $(PLUGIN_OBJS): $(OBJ)/%.o: %.c $(FLAGS_STAMP)
 	$(call need_pkgs,$(MISSING_LIB) $(MISSING_PLUGIN))
 	@mkdir -p $(@D)
 	$(call say,CC,$<)
-	$(Q)$(CC) $(ALL_CPPFLAGS) $(PLUGIN_PC_CFLAGS) $(ALL_CFLAGS) -fvisibility=hidden \
-		$(DEP_FLAGS) -c $< -o $@
+	$(Q)$(CC) $(ALL_CPPFLAGS) -DDM_DATADIR='"$(DATADIR)/dmaudio"' $(PLUGIN_PC_CFLAGS) \
+		$(ALL_CFLAGS) -fvisibility=hidden $(DEP_FLAGS) -c $< -o $@
+
+# The plugin's host test (a lilv host) also needs lilv.
+$(OBJ)/tests/test_plugin.o: OBJ_CPPFLAGS = $(HOST_PC_CFLAGS)
+$(OBJ)/tests/test_plugin.o: NEED_HOST = $(MISSING_HOST)
+$(BUILD)/tests/test_plugin: OBJ_LIBS = $(HOST_PC_LIBS)
 
 $(TEST_OBJS) $(FIXTURE_OBJ): $(OBJ)/%.o: %.c $(FLAGS_STAMP)
-	$(call need_pkgs,$(MISSING_LIB) $(MISSING_TEST))
+	$(call need_pkgs,$(MISSING_LIB) $(MISSING_TEST) $(NEED_HOST))
 	@mkdir -p $(@D)
 	$(call say,CC,$<)
-	$(Q)$(CC) $(ALL_CPPFLAGS) -Itests $(TEST_PC_CFLAGS) $(ALL_CFLAGS) $(DEP_FLAGS) -c $< -o $@
+	$(Q)$(CC) $(ALL_CPPFLAGS) -Itests $(TEST_PC_CFLAGS) $(OBJ_CPPFLAGS) $(ALL_CFLAGS) $(DEP_FLAGS) \
+		-c $< -o $@
 
 $(LIB_A): $(CORE_OBJS)
 	@mkdir -p $(@D)
@@ -217,10 +235,19 @@ $(BUNDLE)/%.ttl: plugin/%.ttl.in
 	$(call say,GEN,$@)
 	$(Q)sed -e 's/@LIB_EXT@/$(LIB_EXT)/g' $< > $@.tmp && mv $@.tmp $@
 
+$(BUNDLE)/presets/%.ttl: presets/%.ttl
+	@mkdir -p $(@D)
+	$(Q)cp $< $@
+
+$(BUNDLE)/default.dmm: models/default.dmm
+	@mkdir -p $(@D)
+	$(Q)ln -sf $(abspath $<) $@
+
 $(TEST_BINS): $(BUILD)/tests/%: $(OBJ)/tests/%.o $(FIXTURE_OBJ) $(LIB_A)
 	@mkdir -p $(@D)
 	$(call say,LD,$@)
-	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(FIXTURE_OBJ) $(LIB_A) $(TEST_PC_LIBS) $(ALL_LDLIBS)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(FIXTURE_OBJ) $(LIB_A) $(OBJ_LIBS) $(TEST_PC_LIBS) \
+		$(ALL_LDLIBS)
 
 # tools/NAME.c: the project's own programs (tools/drumkits builds the default model's data set)
 $(TOOL_BINS): $(BUILD)/tools/%: tools/%.c $(LIB_A) $(HEADERS) $(FLAGS_STAMP)
@@ -251,6 +278,24 @@ $(EXAMPLE_BINS): $(BUILD)/examples/%: examples/%.c $(LIB_A) $(HEADERS) $(FLAGS_S
 		$(LIB_A) $(ALL_LDLIBS)
 
 # ---------------------------------------------------------------------------------------------
+# bench-plugin: times the LV2 plugin's run() per block through lilv (bench/bench_plugin.c),
+# idle and with 8 voices sounding, blocks of 64, 256 and 1024 frames at 48 kHz. Uses
+# models/default.dmm when it exists (else a tiny model it makes). BENCH_PLUGIN_ARGS adds
+# options: -m MODEL, -r RATE, -s SECONDS (of audio per case, 10).
+BENCH_PLUGIN = $(BUILD)/bench/bench_plugin
+
+.PHONY: bench-plugin
+bench-plugin: plugin $(BENCH_PLUGIN)
+	DMAUDIO_BUILD_DIR=$(BUILD) OMP_WAIT_POLICY=passive $(BENCH_PLUGIN) $(BENCH_PLUGIN_ARGS)
+
+$(BENCH_PLUGIN): bench/bench_plugin.c tests/lv2host.h $(LIB_A) $(HEADERS) $(FLAGS_STAMP)
+	$(call need_pkgs,$(MISSING_LIB) $(MISSING_HOST))
+	@mkdir -p $(@D)
+	$(call say,CC,$<)
+	$(Q)$(CC) $(ALL_CPPFLAGS) -Itests $(HOST_PC_CFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< \
+		$(LIB_A) $(HOST_PC_LIBS) $(ALL_LDLIBS)
+
+# ---------------------------------------------------------------------------------------------
 # tests
 
 # deps first, then a fresh make: its pkg-config answers see what deps just installed.
@@ -259,6 +304,14 @@ test: deps
 
 test-nodeps: all tests examples
 	bash tests/run.sh $(BUILD)
+
+# The plugin's tests alone: the lilv host test, then jalv under JACK and Ardour 7 (both in
+# tests/hosts/, also part of `make test`; about 40 s together).
+test-hosts: deps
+	@$(MAKE) --no-print-directory all $(BUILD)/tests/test_plugin
+	@set -e; export DMAUDIO=$(BUILD)/dmaudio DMAUDIO_BUILD_DIR=$(BUILD) CMOCKA_MESSAGE_OUTPUT=TAP; \
+	$(BUILD)/tests/test_plugin; \
+	for t in tests/hosts/test_*.sh; do echo "# ---- $$t"; bash $$t; done
 
 # If LeakSanitizer ever reports libgomp/OpenBLAS internals, list them (and only them) in
 # tests/lsan.supp; it is used when it exists.  None is needed so far.
@@ -440,6 +493,11 @@ ifneq ($(MODELS),)
 endif
 	install -m 755 $(BUNDLE_SO) $(D_BUNDLE)/
 	install -m 644 $(BUNDLE)/*.ttl $(D_BUNDLE)/
+	install -d $(D_BUNDLE)/presets
+	install -m 644 $(PRESETS) $(D_BUNDLE)/presets/
+ifneq ($(MODELS),)
+	ln -sf $(DATADIR)/dmaudio/models/default.dmm $(D_BUNDLE)/default.dmm
+endif
 
 uninstall:
 	rm -f $(D_BIN)/dmaudio

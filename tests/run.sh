@@ -4,7 +4,8 @@
 # Runs, from the repository root:
 #   every BUILD_DIR/tests/test_* binary, with CMOCKA_MESSAGE_OUTPUT=TAP, prefixed by
 #     $TEST_WRAPPER if set (e.g. TEST_WRAPPER="valgrind --error-exitcode=1 -q");
-#   every tests/test_*.sh script (with bash), with DMAUDIO=BUILD_DIR/dmaudio and
+#   every tests/test_*.sh and tests/hosts/test_*.sh script (with bash; the latter play the
+#     LV2 plugin in real hosts), with DMAUDIO=BUILD_DIR/dmaudio and
 #     DMAUDIO_BUILD_DIR=BUILD_DIR in the environment.
 # Each prints TAP lines "ok N - name" / "not ok N - name" ("ok N # SKIP why" is a skip,
 # a plan "1..0 # SKIP why" skips the whole file). A program that exits non-zero without a
@@ -112,8 +113,8 @@ for bin in "$build"/tests/test_*; do
     run_one "$(basename "$bin")" "${wrapper[@]}" "$bin"
     ran=$((ran + 1))
 done
-for script in tests/test_*.sh; do
-    run_one "$(basename "$script")" bash "$script"
+for script in tests/test_*.sh tests/hosts/test_*.sh; do
+    run_one "${script#tests/}" bash "$script"
     ran=$((ran + 1))
 done
 
