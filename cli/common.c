@@ -129,6 +129,13 @@ void dm_recipe_format(const dm_recipe *r, char *out, size_t n)
              "class=%s guidance=%.17g strength=%.17g eta=%.17g mode=%s version=%s",
              r->model, r->crc, r->seed, r->sampler, r->steps, r->cls[0] ? r->cls : "-",
              r->guidance, r->strength, r->eta, r->mode, r->version);
+    size_t len = strlen(out);
+    if (r->rate > 0 && len < n)
+        len += (size_t)snprintf(out + len, n - len, " rate=%d", r->rate);
+    if (r->frames > 0 && len < n)
+        len += (size_t)snprintf(out + len, n - len, " frames=%" PRId64, r->frames);
+    if (r->format[0] && len < n)
+        snprintf(out + len, n - len, " format=%s", r->format);
 }
 
 static int copy_token(char *dst, size_t n, const char *v, size_t len)
@@ -210,6 +217,16 @@ int dm_recipe_parse(const char *text, dm_recipe *r, char *why, size_t why_n)
             bad = copy_token(r->mode, sizeof r->mode, v, vlen);
         } else if (KEY("version")) {
             bad = copy_token(r->version, sizeof r->version, v, vlen);
+        } else if (KEY("rate")) {
+            long h = strtol(val, &e, 10);
+            bad = !vlen || *e || errno || h < 1 || h > DM_AUDIO_MAX_RATE;
+            r->rate = (int)h;
+        } else if (KEY("frames")) {
+            long long f = strtoll(val, &e, 10);
+            bad = !vlen || *e || errno || f < 1 || f > DM_AUDIO_MAX_FRAMES;
+            r->frames = f;
+        } else if (KEY("format")) {
+            bad = copy_token(r->format, sizeof r->format, v, vlen);
         } /* unknown keys: ignored (newer writers) */
 #undef KEY
         if (bad) {

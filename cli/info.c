@@ -160,6 +160,8 @@ static void print_audio_text(const char *path, const dm_audio_file_info *fi,
         printf("  guidance  %g\n", r->guidance);
         if (strcmp(r->mode, "sample") != 0)
             printf("  strength  %g\n", r->strength);
+        if (r->rate > 0 && r->frames > 0 && r->format[0])
+            printf("  output    %d Hz, %" PRId64 " frames, %s\n", r->rate, r->frames, r->format);
         printf("  version   %s\n", r->version[0] ? r->version : "unknown");
     } else {
         if (*comment)
@@ -204,6 +206,19 @@ static void print_audio_json(const char *path, const dm_audio_file_info *fi,
     printf(", \"guidance\": %.17g, \"strength\": %.17g, \"eta\": %.17g, \"version\": ",
            r->guidance, r->strength, r->eta);
     dm_cli_json_string(stdout, r->version);
+    if (r->rate > 0)
+        printf(", \"rate\": %d", r->rate);
+    else
+        printf(", \"rate\": null");
+    if (r->frames > 0)
+        printf(", \"frames\": %" PRId64, r->frames);
+    else
+        printf(", \"frames\": null");
+    printf(", \"format\": ");
+    if (r->format[0])
+        dm_cli_json_string(stdout, r->format);
+    else
+        printf("null");
     printf("}}\n");
 }
 

@@ -124,6 +124,41 @@ check "DMAUDIO_DEVICE chooses the device" 0 '' '' -- env DMAUDIO_DEVICE=dmtest16
 assert "... plays on that device" [ "$(size played16.raw)" -eq 8000 ]
 check "a unique part of a name is enough (any case)" 0 '' 'on dmtest16file$' -- "$D" play -d 16FILE $a
 
+# ---- sample --play: the generated clip arrives ----
+"$D" synth k --per-class 4 --rate 8000 --length 512 -q
+check "a tiny model to sample from" 0 '' '' -- \
+    "$D" train k -o m.dmm --preset tiny --steps 2 --batch 2 --threads 1 -q
+S="-m m.dmm --steps 4 --threads 1"
+rm -f played.raw
+check "sample --play -o FILE: writes, then plays" 0 '' '^dmaudio sample: playing seed 3 \(0.064 s\)$' -- \
+    "$D" sample $S --seed 3 --format float -o p.wav --play
+assert "... the file is written (512 frames)" [ "$(json p.wav frames)" = 512 ]
+crc=$(json p.wav audio_crc)
+assert "... the device received its 512 float samples (2048 bytes, got $(size played.raw))" \
+    [ "$(size played.raw)" -eq 2048 ]
+assert "... exactly the clip written (CRC-32 $crc)" [ -n "$crc" -a "$(crc32 <played.raw)" = "$crc" ]
+rm -f played.raw
+ls -A >files.before
+check "sample --play without -o: plays, writes no file" 0 '' '' -- \
+    "$D" sample $S --seed 3 --play -q
+assert "... no clip.wav, no other file" [ ! -e clip.wav -a "$(ls -A | grep -v played.raw)" = "$(grep -v played.raw files.before)" ]
+assert "... the same audio as with -o (seed 3)" [ "$(crc32 <played.raw)" = "$crc" ]
+rm -f played.raw
+check "sample -n 2 --play --json: each clip plays, JSON without a path" 0 \
+    '^\{"path": null, "seed": 4, ' '' -- "$D" sample $S --seed 3 -n 2 --play --json -q
+assert "... two clips back to back (4096 bytes, got $(size played.raw))" [ "$(size played.raw)" -eq 4096 ]
+assert "... the first is seed 3's" [ "$(head -c 2048 played.raw | crc32)" = "$crc" ]
+rm -f played16.raw
+check "sample --play --device dmtest16" 0 '' '' -- "$D" sample $S --seed 3 --play -d dmtest16 -q
+assert "... plays on that device (1024 bytes)" [ "$(size played16.raw)" -eq 1024 ]
+check "sample --play with no such device: exit 1, before writing" 1 '' \
+    "^dmaudio sample: --play: no output device 'nosuch' \(see 'dmaudio devices'\)$" -- \
+    "$D" sample $S --seed 3 --play --device nosuch -o q.wav
+assert "... no file written" [ ! -e q.wav ]
+check "sample --device without --play: usage error" 2 '' '--device chooses where --play plays' -- \
+    "$D" sample $S --device dmtest16 -o q.wav
+check "sample --help shows --play" 0 '-p, --play ' '' -- "$D" sample --help
+
 # ---- play: errors ----
 cp played.raw before.raw
 check "no such device: exit 1, a hint" 1 '' "^dmaudio play: no output device 'nosuch' \(see 'dmaudio devices'\)$" -- \
