@@ -127,6 +127,15 @@ check "sample FLAC, resampled and shortened" 0 '' '' -- \
 assert "FLAC: 16000 Hz, 480 frames, 16 bit, recipe" \
     [ "$(json r.flac rate)/$(json r.flac frames)/$(json r.flac seed)" = 16000/480/3 -a \
     "$(json r.flac format)" = "FLAC (Free Lossless Audio Codec), Signed 16 bit PCM" ]
+"$D" sample -m m.dmm -o r2.flac --seed 3 --rate 16000 --length 0.03 --format pcm16 $T -q
+assert "FLAC: same seed and options -> byte-identical files" cmp -s r.flac r2.flac
+"$D" sample -m m.dmm -o f1.wav --seed 3 --format float $T -q
+"$D" sample -m m.dmm -o f2.wav --seed 3 --format float $T -q
+assert "float WAV: same seed and options -> byte-identical files" cmp -s f1.wav f2.wav
+# libsndfile adds a PEAK chunk to float WAVs by default, with the time of
+# writing in it: two runs a second apart would differ
+assert "float WAV: no PEAK chunk (it holds a timestamp)" eval '! grep -qa PEAK f1.wav'
+assert "float WAV: 32 bit float" [ "$(json f1.wav format)" = "WAV (Microsoft), 32 bit float" ]
 check "a random seed is printed" 0 '"seed": [0-9]+' '^dmaudio sample: seed [0-9]+, ' -- \
     "$D" sample -m m.dmm -o rnd.wav --json $T
 seed=$(json rnd.wav seed)
@@ -138,13 +147,33 @@ assert "the printed seed reproduces the clip" cmp -s rnd.wav rnd2.wav
     --eta 0.5 --rate 11025 --length 0.05 --format pcm16 $T -q
 check "--recipe regenerates a clip" 0 '' '' -- "$D" sample -m m.dmm --recipe x.wav -o y.wav $T -q
 assert "--recipe: byte for byte (class, guidance, ddim+eta, rate, length, pcm16)" cmp -s x.wav y.wav
-# float WAVs carry libsndfile's PEAK chunk, whose timestamp changes with the
-# second of writing: compare the decoded samples
+assert "the recipe holds the rate, frames and format written" \
+    grep -q ' rate=11025 frames=551 format=pcm16$' <("$D" info x.wav | grep '^recipe ')
+check "info shows them" 0 '^  output +11025 Hz, 551 frames, pcm16$' '' -- "$D" info x.wav
+check "info --json shows them in the recipe" 0 '"recipe": \{.*"rate": 11025, "frames": 551, "format": "pcm16"\}\}$' '' -- \
+    "$D" info --json x.wav
+"$D" sample -m m.dmm --recipe x.wav -o y.flac $T -q
+check "--recipe into a FLAC, then from that FLAC back to a WAV" 0 '' '' -- \
+    "$D" sample -m m.dmm --recipe y.flac -o y2.wav $T -q
+assert "... byte for byte the first WAV" cmp -s x.wav y2.wav
+# the recipe, not the file, decides: a copy whose header says 8000 Hz (bytes
+# 24-31: rate and byte rate) still regenerates the 11025 Hz original
+cp x.wav hdr.wav
+printf '\x40\x1f\x00\x00\x80\x3e\x00\x00' | dd of=hdr.wav bs=1 seek=24 conv=notrunc 2>/dev/null
+assert "(the copy's header says 8000 Hz)" [ "$(json hdr.wav rate)" = 8000 ]
+check "--recipe of a file whose rate changed since" 0 '' '' -- "$D" sample -m m.dmm --recipe hdr.wav -o y3.wav $T -q
+assert "... regenerates the original, byte for byte" cmp -s x.wav y3.wav
+# a recipe written before rate, frames and format were in it: the same length
+# of spaces instead; the file's own rate, length and format complete it
+cp x.wav old.wav
+perl -pi -e 's/ rate=11025 frames=551 format=pcm16/" " x length($&)/e' old.wav
+assert "(an old-style recipe: no rate, frames, format)" \
+    eval '"$D" info old.wav | grep -q "^recipe .*version=0.1.0 *$" && ! "$D" info old.wav | grep -q "^  output"'
+check "--recipe of an old-style recipe" 0 '' '' -- "$D" sample -m m.dmm --recipe old.wav -o y4.wav $T -q
+assert "... regenerates the clip byte for byte (with the full recipe)" cmp -s x.wav y4.wav
 "$D" sample -m m.dmm -o xf.wav --seed 98 --sampler heun --steps 5 --format float $T -q
 "$D" sample -m m.dmm --recipe xf.wav -o yf.wav $T -q
-assert "--recipe: the same float samples (heun)" \
-    [ -n "$(json xf.wav audio_crc)" -a "$(json xf.wav audio_crc)" = "$(json yf.wav audio_crc)" -a \
-    "$(json yf.wav format)" = "WAV (Microsoft), 32 bit float" ]
+assert "--recipe: float WAV byte for byte (heun)" cmp -s xf.wav yf.wav
 check "--recipe with other settings is a usage error" 2 '' '--seed cannot be combined with --recipe' -- \
     "$D" sample -m m.dmm --recipe x.wav -o z.wav --seed 1
 check "--recipe on a file without one" 1 '' 'data/tone/tone_0000.wav: bad recipe' -- \
