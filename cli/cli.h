@@ -99,6 +99,9 @@ dm_model *dm_cli_open_model(const char *cmd, const char *path);
 /* Where the bundled default model is looked for, first existing one (or the
  * first candidate if none exists) into buf. */
 const char *dm_cli_default_model_path(char *buf, size_t n);
+/* The file dm_cli_open_model(cmd, path) opens: path, else $DMAUDIO_MODEL, else
+ * the bundled model's path (into buf), for messages and JSON. */
+const char *dm_cli_model_path(const char *path, char *buf, size_t n);
 
 /* Progress on stderr, only when stderr is a terminal and not quiet:
  * "label  [#####     ]  12/50  ETA 0:03". */

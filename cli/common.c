@@ -62,6 +62,16 @@ const char *dm_cli_default_model_path(char *buf, size_t n)
     return buf;
 }
 
+const char *dm_cli_model_path(const char *path, char *buf, size_t n)
+{
+    if (path && *path)
+        return path;
+    const char *env = getenv("DMAUDIO_MODEL");
+    if (env && *env)
+        return env;
+    return dm_cli_default_model_path(buf, n);
+}
+
 dm_model *dm_cli_open_model(const char *cmd, const char *path)
 {
     char buf[PATH_MAX + 64];
