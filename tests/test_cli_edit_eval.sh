@@ -160,6 +160,8 @@ assert "inpaint: the recipe says mode=inpaint" grep -q 'mode=inpaint' <("$D" inf
 check "inpaint past the end continues the sound" 0 '' 'continuing past the end' -- \
     "$D" inpaint "$in" --from 0.05 --to 0.1 -o cont.wav --seed 3 $S
 assert "inpaint: a continuation lasts until --to (800 samples)" [ "$(info cont.wav frames)" = 800 ]
+assert "inpaint: the recipe holds what was written (8000 Hz, 800 frames, pcm24)" \
+    grep -q 'mode=inpaint .* rate=8000 frames=800 format=pcm24$' <("$D" info cont.wav)
 samples cont.wav >cont.txt
 assert "inpaint: a continuation keeps the input's first 0.05 s exactly" \
     cmp -s <(sed -n '1,400p' in.txt) <(sed -n '1,400p' cont.txt)
@@ -208,6 +210,13 @@ check "eval --elbo --json" 0 '"bits_per_sample": [0-9.]+, "std_err": [0-9.]' '' 
     "$D" eval --elbo m.dmm ref --timesteps 10 --json $T
 assert "eval --elbo: the JSON parses" valid_json "$out"
 bps=$(grep -oE '"bits_per_sample": [0-9.e+-]+' "$out" | head -1 | sed 's/.*: //')
+check "eval --elbo -m MODEL DATA_DIR" 0 '"model": "m.dmm", .*"bits_per_sample": [0-9.]+' '' -- \
+    "$D" eval --elbo -m m.dmm ref --timesteps 10 --json $T
+bps_m=$(grep -oE '"bits_per_sample": [0-9.e+-]+' "$out" | head -1 | sed 's/.*: //')
+assert "eval --elbo: -m gives the same bound as the MODEL argument ($bps_m)" [ "$bps_m" = "$bps" ]
+check "eval --elbo DATA_DIR uses \$DMAUDIO_MODEL" 0 '"model": "m.dmm", ' '' -- \
+    env DMAUDIO_MODEL=m.dmm "$D" eval --elbo ref --timesteps 10 --json $T
+check "info -m MODEL" 0 '^model +m$' '' -- "$D" info -m m.dmm
 assert "eval --elbo: a plausible bound (0 < bits < 40)" \
     awk -v b="$bps" 'BEGIN { exit !(b > 0 && b < 40) }'
 
@@ -269,6 +278,13 @@ check "interpolate: a third seed" 2 '' 'more than twice' -- \
     "$D" interpolate --seed 1 --seed 2 --seed 3 --frames 3 -o x.wav $S
 check "eval: one folder" 2 '' 'two arguments are needed' -- "$D" eval ref
 check "eval: --timesteps without --elbo" 2 '' 'need --elbo' -- "$D" eval ref ref --timesteps 4
+check "eval: -m without --elbo" 2 '' '-m, --timesteps and --bits need --elbo' -- "$D" eval -m m.dmm ref ref
+check "eval --elbo: the model twice" 2 '' 'the model is given twice \(-m m.dmm and .m.dmm.\)' -- \
+    "$D" eval --elbo -m m.dmm m.dmm ref
+check "eval --elbo -m without DATA_DIR" 2 '' 'no DATA_DIR given' -- "$D" eval --elbo -m m.dmm
+check "info: -m and a file" 2 '' 'one file at a time' -- "$D" info -m m.dmm "$in"
+check "info -m on a file that is not a model: exit 1 naming it" 1 '' "^dmaudio info: $in: bad magic" -- \
+    "$D" info -m "$in"
 check "spectrogram: not a .png" 2 '' 'must end in \.png' -- "$D" spectrogram "$in" -o x.jpg
 check "spectrogram: --width too small" 2 '' "--width: '10' is not an integer" -- \
     "$D" spectrogram "$in" -o x.png --width 10

@@ -276,8 +276,30 @@ kill -INT $bg
 wait $bg
 bg=
 echo "# stopped $(grep -oE 'at step [0-9]+/30' e.err || echo 'at the end (too late)'), resumed to 30"
-"$D" train data -o e.dmm --steps 30 --resume $T -q
+check "--resume without --steps: the checkpoint's settings, reported" 0 '' \
+    "^dmaudio train: the checkpoint's settings: 30 steps, batch 4, lr 0.0003 \(warm-up 3\), ema 0.999, class dropout 0.1, min-snr 0, seed 1$" -- \
+    "$D" train data -o e.dmm --resume $T
+assert "... runs to the checkpoint's 30 steps (not the default 10000)" grep -qE 'done, step 30/30 in' "$err"
+if grep -q 'step [0-9]*/30  loss' "$err"; then # when the stop came before step 30
+    assert "... progress in samples/s (the checkpoint's batch)" \
+        grep -qE '^dmaudio train: step [0-9]+/30  loss [0-9.]+  [0-9.]+ samples/s  ETA' "$err"
+fi
 assert "stopped + resumed gives the weights of one run" [ "$(json e.dmm crc)" = "$crc" ]
+check "--resume with other settings: they are named and ignored" 0 '' \
+    'ignoring --lr, --batch: a resumed run keeps the checkpoint' -- \
+    "$D" train data -o e.dmm --resume --lr 0.01 --batch 2 $T
+assert "... nothing to do at step 30/30: the model is written again, unchanged" \
+    [ "$(json e.dmm crc)" = "$crc" ]
+check "--resume --steps past the schedule: said, and done" 0 '' \
+    "--steps 32 goes past the checkpoint's learning-rate schedule \(30 steps\): the steps after it use its final rate 3e-05" -- \
+    "$D" train data -o e.dmm --resume --steps 32 $T
+assert "... to step 32" grep -qE 'done, step 32/32 in' "$err"
+check "train --json: one object at the end" 0 \
+    '^\{"model": "js.dmm", "checkpoint": "js.dmm.ckpt", "step": 3, "steps": 3, "loss": [0-9.e-]+, "seconds": [0-9.]+, "stopped": null\}$' '' -- \
+    "$D" train data -o js.dmm --preset tiny --steps 3 --batch 2 --json -q $T
+assert "train --json: nothing else on stdout" [ "$(wc -l <"$out")" -eq 1 ]
+check "train --json --max-time: stopped says so" 0 '"stopped": "max-time"\}$' '' -- \
+    "$D" train data -o js.dmm --steps 1000000 --max-time 0.5 --resume --json -q $T
 cp -r data data2
 rm -r data2/click
 check "--resume on data with other classes: the trainer's message" 1 '' \
