@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# The conventions every dmaudio subcommand follows, checked on all of them:
+# `dmaudio help SUB`, `SUB --help` and `SUB -h` print the same usage on stdout
+# (exit 0); an unknown option or a missing value is one line on stderr, exit 2;
+# the usage lists -m/--model where a model is used, -s/--seed where noise is
+# drawn, -t/--threads where the work is heavy, -q/--quiet where messages are
+# printed, --json where scripts read results; and on each subcommand that uses
+# a model, -m with a corrupt model, $DMAUDIO_MODEL and the bundled default
+# behave the same way (exit 1, one line naming the file).
+# Prints TAP. Usage: DMAUDIO=build/dmaudio tests/test_cli_options.sh
+set -u
+DMAUDIO=${DMAUDIO:-build/dmaudio}
+case $DMAUDIO in /*) ;; *) DMAUDIO=$PWD/$DMAUDIO ;; esac
+D=$DMAUDIO
+n=0
+fails=0
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/dmaudio-options.XXXXXX") || exit 1
+trap 'rm -rf "$tmp"' EXIT
+cd "$tmp" || exit 1
+out=$tmp/.out err=$tmp/.err
+T="--threads 1"
+
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+not_ok() {
+    n=$((n + 1))
+    echo "not ok $n - $1: $2"
+    [ -s "$out" ] && sed 's/^/#   stdout: /' "$out" | head -5
+    [ -s "$err" ] && sed 's/^/#   stderr: /' "$err" | head -5
+    fails=$((fails + 1))
+}
+# check NAME EXPECTED_STATUS STDOUT_PATTERN STDERR_PATTERN -- COMMAND...
+check() {
+    local name=$1 want=$2 pout=$3 perr=$4
+    shift 5
+    "$@" >"$out" 2>"$err"
+    local got=$? why=
+    [ "$got" -eq "$want" ] || why="exit status $got, expected $want"
+    [ -z "$why" ] && [ -n "$pout" ] && ! grep -qE -- "$pout" "$out" && why="stdout lacks /$pout/"
+    [ -z "$why" ] && [ -n "$perr" ] && ! grep -qE -- "$perr" "$err" && why="stderr lacks /$perr/"
+    if [ -z "$why" ]; then ok "$name"; else not_ok "$name" "$why"; fi
+}
+assert() {
+    local name=$1
+    shift
+    if "$@"; then ok "$name"; else not_ok "$name" "failed: $*"; fi
+}
+one_line() { [ "$(wc -l <"$1")" -eq 1 ]; }
+
+subs=$("$D" --help | awk '/^subcommands:/ { on = 1; next } on && /^  [a-z]/ { print $1 }')
+assert "--help lists 15 subcommands" [ "$(echo $subs | wc -w)" -eq 15 ]
+
+# ---- help, --help, -h; unknown options; missing values ----
+for s in $subs; do
+    check "help $s" 0 "^usage: dmaudio $s( |\$)" '' -- "$D" help "$s"
+    cp "$out" help.txt
+    check "$s --help: the same text" 0 '' '' -- "$D" "$s" --help
+    assert "$s --help = help $s" cmp -s "$out" help.txt
+    check "$s -h: the same text" 0 '' '' -- "$D" "$s" -h
+    assert "$s -h = help $s" cmp -s "$out" help.txt
+    if [ "$s" = help ]; then continue; fi
+    if [ "$s" = version ]; then
+        check "version with an argument: usage error" 2 '' 'takes no arguments' -- "$D" version x
+        continue
+    fi
+    check "$s: an unknown option is a usage error" 2 '' \
+        "^dmaudio $s: unknown option '--no-such-option' \\(see 'dmaudio $s --help'\\)\$" -- \
+        "$D" "$s" --no-such-option
+    assert "$s: ... in one line" one_line "$err"
+done
+check "help of an unknown subcommand" 2 '' "unknown subcommand 'nope'" -- "$D" help nope
+check "help with two subcommands" 2 '' 'one subcommand at a time' -- "$D" help sample train
+for s in sample variation interpolate inpaint augment info eval; do
+    check "$s -m without a value: usage error" 2 '' "^dmaudio $s: option '-m' needs a value\$" -- "$D" "$s" -m
+done
+
+# ---- the options each subcommand documents ----
+# has SUB PATTERN: the usage of SUB lists it
+has() { "$D" help "$1" | grep -qE -- "$2"; }
+for s in sample variation interpolate inpaint augment info eval; do
+    assert "$s: -m, --model MODEL" has "$s" '^ +-m, --model FILE '
+done
+for s in sample variation interpolate inpaint augment train eval synth; do
+    assert "$s: -s, --seed" has "$s" '^ +-s, --seed '
+done
+for s in sample variation interpolate inpaint augment train eval; do
+    assert "$s: -t, --threads" has "$s" '^ +-t, --threads N '
+done
+for s in sample variation interpolate inpaint augment train eval synth play spectrogram; do
+    assert "$s: -q, --quiet" has "$s" '^ +-q, --quiet '
+done
+for s in sample variation interpolate inpaint augment train eval info devices arch; do
+    assert "$s: --json" has "$s" '^ +--json '
+done
+for s in sample variation inpaint augment train; do
+    assert "$s: -f, --force" has "$s" '^ +-f, --force '
+done
+for s in sample variation interpolate inpaint augment train; do
+    assert "$s: -o, --output" has "$s" '^ +-o, --output '
+done
+
+# ---- every subcommand that uses a model: -m, $DMAUDIO_MODEL, the bundled one ----
+"$D" synth data --per-class 2 --rate 8000 --length 512 -q
+in=data/tone/tone_0000.wav
+echo "not a model" >bad.dmm
+# run SUB [-m M]: the subcommand with what it needs besides the model
+run() {
+    local s=$1
+    shift
+    case $s in
+    sample) "$D" sample "$@" -o o.wav --seed 1 $T -q ;;
+    variation) "$D" variation "$in" "$@" -o o.wav --seed 1 $T -q ;;
+    interpolate) "$D" interpolate "$@" --seed 1 --seed 2 --frames 2 -o o.wav $T -q ;;
+    inpaint) "$D" inpaint "$in" "$@" --from 0 --to 0.01 -o o.wav --seed 1 $T -q ;;
+    augment) "$D" augment data "$@" -o aug $T -q ;;
+    info) "$D" info "$@" ;;
+    eval) "$D" eval --elbo "$@" data $T -q ;;
+    esac
+}
+bundled=$(dirname "$D")/../models/default.dmm
+for s in sample variation interpolate inpaint augment info eval; do
+    check "$s -m CORRUPT: exit 1, one line naming the file" 1 '' "^dmaudio $s: bad.dmm: bad magic" -- run $s -m bad.dmm
+    assert "$s -m CORRUPT: ... one line" one_line "$err"
+    check "$s with DMAUDIO_MODEL=CORRUPT: the same" 1 '' "^dmaudio $s: bad.dmm: bad magic" -- \
+        env DMAUDIO_MODEL=bad.dmm bash -c "$(declare -f run); D='$D' in='$in' T='$T' run $s"
+    if [ -f "$bundled" ]; then
+        n=$((n + 1)); echo "ok $n # SKIP the bundled model exists (tested by its own tests)"
+    else
+        check "$s without -m: the bundled model is named as missing" 1 '' \
+            "^dmaudio $s: no bundled model at .*/models/default.dmm \\(pass -m MODEL or set DMAUDIO_MODEL\\)\$" -- \
+            env -u DMAUDIO_MODEL bash -c "$(declare -f run); D='$D' in='$in' T='$T' run $s"
+    fi
+done
+assert "no output was written by any of them" [ ! -e o.wav -a ! -e o-001.wav -a ! -e aug ]
+
+echo "1..$n"
+[ "$fails" -eq 0 ]
