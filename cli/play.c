@@ -478,10 +478,11 @@ int cmd_play(int argc, char **argv)
         fprintf(stderr, "dmaudio play: --device: empty device name\n");
         return DM_EXIT_USAGE;
     }
-    /* every file is checked before anything plays */
+    /* every file is decoded once before anything plays: a truncated or corrupt file
+     * stops the command before the first sound, not in the middle of the list */
     int stdin_count = 0;
     for (int i = optind; i < argc; i++) {
-        dm_audio_file_info fi;
+        dm_audio a;
         dm_error e;
         if (strcmp(argv[i], "-") == 0) {
             if (++stdin_count > 1) {
@@ -490,10 +491,11 @@ int cmd_play(int argc, char **argv)
             }
             continue;
         }
-        if (dm_audio_probe(argv[i], &fi, &e) != DM_OK) {
+        if (dm_audio_read(argv[i], NULL, &a, &e) != DM_OK) {
             fprintf(stderr, "dmaudio play: %s\n", e.message);
             return DM_EXIT_FAILURE;
         }
+        dm_audio_free(&a);
     }
     char err[512];
     player p;

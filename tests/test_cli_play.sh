@@ -171,6 +171,9 @@ echo "not a sound" >bad.wav
 check "a file that is not audio: exit 1 naming it" 1 '' '^dmaudio play: bad.wav: not a sound file' -- "$D" play bad.wav
 head -c 100 $a >cut.wav
 check "a truncated file" 1 '' '^dmaudio play: cut.wav: ' -- "$D" play cut.wav
+head -c 5000 $a >cut2.wav # the header and part of the samples
+check "a file cut in its samples, after a good one: exit 1 before playing anything" 1 '' \
+    '^dmaudio play: cut2.wav: truncated \(the file is shorter than its header says\)$' -- "$D" play $a cut2.wav
 assert "nothing was played by the failed commands" cmp -s played.raw before.raw
 check "play without a file: usage error" 2 '' 'no file given' -- "$D" play
 check "play: unknown option" 2 '' "unknown option '--loud'" -- "$D" play --loud $a
