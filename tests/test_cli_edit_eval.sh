@@ -121,6 +121,7 @@ check "variation again with the same seed" 0 '' '' -- \
     "$D" variation "$in" -o again.wav --seed 6 $S -q
 assert "variation: the same seed gives the same audio" \
     [ "$(info again.wav audio_crc)" = "$(info var-002.wav audio_crc)" ]
+assert "variation: ... and byte-identical files" cmp -s again.wav var-002.wav
 samples "$in" >in.txt
 check "variation --strength 0.05" 0 '' '' -- \
     "$D" variation "$in" -o near.wav --strength 0.05 --seed 1 $S -q
@@ -157,6 +158,10 @@ assert "inpaint: the samples after --to are the input's exactly" \
 assert "inpaint: the region itself is regenerated" \
     differ <(sed -n '161,320p' in.txt) <(sed -n '161,320p' inp.txt)
 assert "inpaint: the recipe says mode=inpaint" grep -q 'mode=inpaint' <("$D" info inp.wav)
+"$D" inpaint "$in" --from 0.02 --to 0.04 -o inp2.wav --seed 3 $S -q
+assert "inpaint: the same seed gives a byte-identical file" cmp -s inp.wav inp2.wav
+"$D" inpaint "$in" --from 0.02 --to 0.04 -o inp3.wav --seed 4 $S -q
+assert "inpaint: another seed gives other audio" [ "$(info inp3.wav audio_crc)" != "$(info inp.wav audio_crc)" ]
 check "inpaint past the end continues the sound" 0 '' 'continuing past the end' -- \
     "$D" inpaint "$in" --from 0.05 --to 0.1 -o cont.wav --seed 3 $S
 assert "inpaint: a continuation lasts until --to (800 samples)" [ "$(info cont.wav frames)" = 800 ]
@@ -177,6 +182,9 @@ assert "interpolate: the first frame is sample --seed A" \
     [ "$(info itp-001.wav audio_crc)" = "$(info a.wav audio_crc)" ]
 assert "interpolate: the last frame is sample --seed B" \
     [ "$(info itp-004.wav audio_crc)" = "$(info b.wav audio_crc)" ]
+check "interpolate again, same options" 0 '' '' -- "$D" interpolate --seed 11 --seed 12 --frames 4 -o itq.wav $S -q
+same_frames() { for k in 1 2 3 4; do cmp -s itp-00$k.wav itq-00$k.wav || return 1; done; }
+assert "interpolate: byte-identical frames" same_frames
 assert "interpolate: a middle frame is neither" \
     [ "$(info itp-002.wav audio_crc)" != "$(info a.wav audio_crc)" ]
 

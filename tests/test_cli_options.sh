@@ -132,5 +132,24 @@ for s in sample variation interpolate inpaint augment info eval; do
 done
 assert "no output was written by any of them" [ ! -e o.wav -a ! -e o-001.wav -a ! -e aug ]
 
+# ---- the bundled model is found beside the binary: build tree and installed layout ----
+"$D" train data -o b.dmm --preset tiny --steps 1 --batch 2 $T -q
+crc=$("$D" info --json b.dmm | grep -oE '"crc": "[0-9a-f]{8}"' | head -1 | grep -oE '[0-9a-f]{8}')
+mkdir -p tree/build tree/models inst/bin inst/share/dmaudio/models
+cp "$D" tree/build/dmaudio && cp b.dmm tree/models/default.dmm
+cp "$D" inst/bin/dmaudio && cp b.dmm inst/share/dmaudio/models/default.dmm
+for t in tree/build inst/bin; do
+    check "$t/dmaudio sample without -m: the bundled model" 0 '' '' -- \
+        env -u DMAUDIO_MODEL "$t/dmaudio" sample -o $t.wav --seed 1 $T -q
+    assert "... its recipe names it (crc $crc)" grep -q "crc=$crc " <("$D" info "$t.wav")
+    check "$t/dmaudio info without a file: the bundled model" 0 "^file +$PWD/${t%/*}/.*default.dmm\$" '' -- \
+        env -u DMAUDIO_MODEL "$t/dmaudio" info
+done
+check "DMAUDIO_MODEL wins over the bundled model" 1 '' '^dmaudio sample: bad.dmm: bad magic' -- \
+    env DMAUDIO_MODEL=bad.dmm tree/build/dmaudio sample -o z.wav $T -q
+check "-m wins over DMAUDIO_MODEL" 0 '' '' -- \
+    env DMAUDIO_MODEL=bad.dmm tree/build/dmaudio sample -m b.dmm -o z.wav --seed 1 $T -q
+assert "... the same clip as the bundled one" cmp -s z.wav tree/build.wav
+
 echo "1..$n"
 [ "$fails" -eq 0 ]

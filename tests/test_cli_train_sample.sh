@@ -305,6 +305,13 @@ rm -r data2/click
 check "--resume on data with other classes: the trainer's message" 1 '' \
     'data2 does not fit the checkpoint t.dmm.ckpt: training: the dataset has 2 classes, the model 3' -- \
     "$D" train data2 -o t.dmm --steps 100000 --resume $T
+check "periodic checkpoints (--checkpoint-every 3, --checkpoint FILE)" 0 '' \
+    '^dmaudio train: checkpoint at step 3 in pc.ckpt$' -- \
+    "$D" train data -o pc.dmm --checkpoint pc.ckpt --checkpoint-every 3 --preset tiny --steps 7 --batch 2 $T
+assert "... at steps 3 and 6, then the final save" \
+    [ "$(grep -cE '^dmaudio train: checkpoint at step [0-9]+ in pc.ckpt$' "$err")" -eq 2 -a -s pc.ckpt -a ! -e pc.dmm.ckpt ]
+check "... --resume finds it with --checkpoint" 0 '' 'resuming .pc. from pc.ckpt at step 7$' -- \
+    "$D" train data -o pc.dmm --checkpoint pc.ckpt --resume $T
 check "--resume without a checkpoint" 1 '' 'no checkpoint nock.dmm.ckpt' -- \
     "$D" train data -o nock.dmm --resume
 
