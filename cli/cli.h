@@ -103,6 +103,17 @@ const char *dm_cli_default_model_path(char *buf, size_t n);
  * the bundled model's path (into buf), for messages and JSON. */
 const char *dm_cli_model_path(const char *path, char *buf, size_t n);
 
+/* Ctrl-C (SIGINT) and SIGTERM set a flag instead of ending the process, so
+ * that long work stops at a clean point: the step under way finishes, no file
+ * is left half-written. A signal ignored on entry stays ignored (a background
+ * job of a shell without job control); a second Ctrl-C stops at once.
+ * dm_cli_signal() is the signal caught, or 0. dm_cli_stopped() prints
+ * "dmaudio CMD: stopped by Ctrl-C (SIGINT); WHAT" and returns 128 + signal,
+ * the exit status. */
+void dm_cli_catch_signals(void);
+int dm_cli_signal(void);
+int dm_cli_stopped(const char *cmd, const char *what);
+
 /* Progress on stderr, only when stderr is a terminal and not quiet:
  * "label  [#####     ]  12/50  ETA 0:03". */
 typedef struct dm_cli_progress {

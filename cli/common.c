@@ -3,6 +3,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -95,6 +96,36 @@ dm_model *dm_cli_open_model(const char *cmd, const char *path)
         return NULL;
     }
     return m;
+}
+
+/* ---- signals ---- */
+
+/* Set by the handler, read by the work loops: the only thing the handler does. */
+static volatile sig_atomic_t caught_signal = 0;
+
+static void on_stop_signal(int sig) { caught_signal = sig; }
+
+void dm_cli_catch_signals(void)
+{
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESETHAND; /* a second Ctrl-C stops at once */
+    const int sigs[] = {SIGINT, SIGTERM};
+    for (int i = 0; i < 2; i++)
+        if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN)
+            sigaction(sigs[i], &sa, NULL);
+}
+
+int dm_cli_signal(void) { return caught_signal; }
+
+int dm_cli_stopped(const char *cmd, const char *what)
+{
+    const int sig = caught_signal ? caught_signal : SIGINT;
+    fprintf(stderr, "dmaudio %s: stopped by %s; %s\n", cmd,
+            sig == SIGTERM ? "SIGTERM" : "Ctrl-C (SIGINT)", what);
+    return 128 + sig;
 }
 
 /* ---- progress ---- */

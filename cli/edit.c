@@ -306,7 +306,7 @@ int dm_edit_on_step(void *user_data, int step, int n_steps)
     dm_edit_progress *p = user_data;
     (void)n_steps;
     dm_cli_progress_update(&p->bar, p->done + step, p->total);
-    return 0;
+    return dm_cli_signal() != 0; /* Ctrl-C: stop at this step, write nothing more */
 }
 
 int dm_edit_steps_taken(const dm_edit_opts *o, double strength)

@@ -173,7 +173,7 @@ static int on_step(void *user_data, int step, int n_steps)
     sample_progress *p = user_data;
     (void)n_steps;
     dm_cli_progress_update(&p->bar, p->done + step, p->total);
-    return dm_cli_play_interrupted(); /* Ctrl-C while an earlier clip plays */
+    return dm_cli_signal() || dm_cli_play_interrupted(); /* stop at this step */
 }
 
 /* ---- one clip: resample, cut, fade, write ---- */
@@ -495,7 +495,7 @@ int cmd_sample(int argc, char **argv)
     if (!m)
         return DM_EXIT_FAILURE;
     const dm_model_info in = dm_model_get_info(m);
-    int status = DM_EXIT_FAILURE, cls = -1;
+    int status = DM_EXIT_FAILURE, cls = -1, written = 0;
     int64_t want_frames = 0; /* at the output rate; 0: the whole clip */
     char **paths = NULL;
     float *buf = NULL;
@@ -588,6 +588,7 @@ int cmd_sample(int argc, char **argv)
     }
     if (to_stdout)
         signal(SIGPIPE, SIG_IGN); /* a closed pipe is a write error, not a silent death */
+    dm_cli_catch_signals(); /* Ctrl-C: the clips written are complete, no other is started */
 
     if (!o.quiet) {
         char seeds[64];
@@ -645,11 +646,11 @@ int cmd_sample(int argc, char **argv)
         p.seed = o.seed + (uint64_t)b0;
         p.progress = on_step;
         p.progress_user_data = &prog;
-        if (dm_cli_play_interrupted()) /* Ctrl-C during --play: the player re-raises it */
+        if (dm_cli_signal() || dm_cli_play_interrupted()) /* the player re-raises its Ctrl-C */
             goto done;
         if (dm_generate(gen, &p, nb, buf, &err) != DM_OK) {
             dm_cli_progress_end(&prog.bar);
-            if (!dm_cli_play_interrupted())
+            if (!dm_cli_signal() && !dm_cli_play_interrupted())
                 fprintf(stderr, "dmaudio sample: %s\n", err.message);
             goto done;
         }
@@ -666,6 +667,7 @@ int cmd_sample(int argc, char **argv)
                 fprintf(stderr, "dmaudio sample: %s\n", err.message);
                 goto done;
             }
+            written += path != NULL;
             const double seconds = (double)clip.frames / clip.rate;
             if (!o.quiet) {
                 dm_cli_progress_end(&prog.bar);
@@ -701,6 +703,12 @@ done:
             fprintf(stderr, "dmaudio sample: --play: %s\n", why);
             status = DM_EXIT_FAILURE;
         }
+    }
+    if (dm_cli_signal()) {
+        char what[96];
+        snprintf(what, sizeof what, "%d of %d clip%s written, each complete", written, o.count,
+                 o.count > 1 ? "s" : "");
+        status = dm_cli_stopped("sample", o.no_file ? "nothing written" : what);
     }
     if (paths)
         for (int i = 0; i < o.count; i++)

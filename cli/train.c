@@ -75,27 +75,6 @@ const char dm_train_usage[] =
 #define CHECKPOINT_STEPS 500
 #define CHECKPOINT_SECONDS 600.0
 
-/* Set by the signal handler, read by the training loop: the only thing the
- * handler does. */
-static volatile sig_atomic_t stop_signal = 0;
-
-static void on_signal(int sig) { stop_signal = sig; }
-
-/* A signal ignored on entry stays ignored (a background job of a shell
- * without job control ignores SIGINT, as nohup does SIGHUP). */
-static void install_handlers(void)
-{
-    struct sigaction sa, old;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESETHAND; /* a second Ctrl-C stops at once */
-    const int sigs[] = {SIGINT, SIGTERM};
-    for (int i = 0; i < 2; i++)
-        if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN)
-            sigaction(sigs[i], &sa, NULL);
-}
-
 enum {
     OPT_PRESET = 256, OPT_CHANNELS, OPT_FACTORS, OPT_ATTENTION, OPT_BLOCKS, OPT_KERNEL,
     OPT_GROUPS, OPT_HEADS, OPT_REPR, OPT_SECONDS, OPT_STEPS, OPT_LR, OPT_WARMUP, OPT_SCHEDULE,
@@ -457,7 +436,7 @@ static int on_file(int done, int total, const char *path, void *user_data)
     (void)path;
     load_progress *p = user_data;
     dm_cli_progress_update(&p->bar, done, total);
-    return stop_signal != 0; /* Ctrl-C while loading: stop, nothing to save yet */
+    return dm_cli_signal() != 0; /* Ctrl-C while loading: stop, nothing to save yet */
 }
 
 /* 0.5 / RMS of every sample of the dataset, clamped to 0.1..100. */
@@ -711,7 +690,7 @@ int cmd_train(int argc, char **argv)
         }
     }
 
-    install_handlers();
+    dm_cli_catch_signals();
     dm_trainer *t = NULL;
     dm_dataset *ds = NULL;
     dm_error err;
@@ -743,13 +722,13 @@ int cmd_train(int argc, char **argv)
                             "architecture and training settings\n", o.fixed);
         r = load_data(&o, o.rate ? o.rate : in.sample_rate, in.audio_channels, &ds);
         if (r != 0) {
-            status = r == -2 ? 128 + stop_signal : DM_EXIT_FAILURE;
+            status = r == -2 ? 128 + dm_cli_signal() : DM_EXIT_FAILURE;
             goto done;
         }
     } else {
         r = load_data(&o, o.rate, 1, &ds);
         if (r != 0) {
-            status = r == -2 ? 128 + stop_signal : DM_EXIT_FAILURE;
+            status = r == -2 ? 128 + dm_cli_signal() : DM_EXIT_FAILURE;
             goto done;
         }
         if ((status = new_trainer(&o, ds, &t)) != DM_EXIT_OK)
@@ -767,7 +746,7 @@ int cmd_train(int argc, char **argv)
     const char *stopped = NULL; /* why the loop ended early */
     int64_t step = first;
     while (step < total) {
-        if (stop_signal) {
+        if (dm_cli_signal()) {
             stopped = "signal";
             break;
         }
@@ -844,7 +823,7 @@ int cmd_train(int argc, char **argv)
             printf("null");
         printf(", \"seconds\": %.3f, \"stopped\": ", dm_cli_now() - start);
         if (stopped && strcmp(stopped, "signal") == 0)
-            printf("\"%s\"}\n", stop_signal == SIGTERM ? "SIGTERM" : "SIGINT");
+            printf("\"%s\"}\n", dm_cli_signal() == SIGTERM ? "SIGTERM" : "SIGINT");
         else if (stopped)
             printf("\"max-time\"}\n");
         else
@@ -852,7 +831,7 @@ int cmd_train(int argc, char **argv)
         fflush(stdout);
     }
     if (stopped && strcmp(stopped, "signal") == 0) {
-        int sig = stop_signal;
+        int sig = dm_cli_signal();
         fprintf(stderr, "dmaudio train: stopped by %s at step %" PRId64 "/%" PRId64 "; saved %s "
                         "and %s (continue with --resume)\n",
                 sig == SIGTERM ? "SIGTERM" : "Ctrl-C (SIGINT)", step, total, ckpt, o.output);

@@ -127,6 +127,11 @@ check "sample FLAC, resampled and shortened" 0 '' '' -- \
 assert "FLAC: 16000 Hz, 480 frames, 16 bit, recipe" \
     [ "$(json r.flac rate)/$(json r.flac frames)/$(json r.flac seed)" = 16000/480/3 -a \
     "$(json r.flac format)" = "FLAC (Free Lossless Audio Codec), Signed 16 bit PCM" ]
+"$D" sample -m m.dmm -o r8.wav --seed 3 $T -q
+"$D" sample -m m.dmm -o r16.wav --seed 3 --rate 16000 $T -q
+assert "--rate 16000: twice the frames, the same level (RMS $(json r8.wav rms) -> $(json r16.wav rms))" \
+    awk -v a="$(json r8.wav rms)" -v b="$(json r16.wav rms)" -v f="$(json r16.wav frames)" \
+    'BEGIN { exit !(f == 1024 && a > 0.01 && b > 0.9 * a && b < 1.1 * a) }'
 "$D" sample -m m.dmm -o r2.flac --seed 3 --rate 16000 --length 0.03 --format pcm16 $T -q
 assert "FLAC: same seed and options -> byte-identical files" cmp -s r.flac r2.flac
 "$D" sample -m m.dmm -o f1.wav --seed 3 --format float $T -q
@@ -141,6 +146,25 @@ check "a random seed is printed" 0 '"seed": [0-9]+' '^dmaudio sample: seed [0-9]
 seed=$(json rnd.wav seed)
 "$D" sample -m m.dmm -o rnd2.wav --seed "$seed" $T -q
 assert "the printed seed reproduces the clip" cmp -s rnd.wav rnd2.wav
+
+# Ctrl-C while sampling: the step under way ends, no clip is left half-written
+mkdir int
+env --default-signal=INT "$D" sample -m m.dmm -o int/c.wav -n 500 --batch 1 --steps 50 --seed 1 $T 2>int.err &
+bg=$!
+for _ in $(seq 600); do grep -q 'wrote int/c-001.wav' int.err && break; sleep 0.05; done
+kill -INT $bg
+wait $bg
+st=$?
+bg=
+cp int.err "$err"
+k=$(ls int | grep -c '^c-...\.wav$')
+if [ $st -eq 130 ] && grep -qE "^dmaudio sample: stopped by Ctrl-C \(SIGINT\); $k of 500 clips written, each complete$" int.err; then
+    ok "Ctrl-C during sample -n 500: exit 130, '$k of 500 clips written'"
+else
+    not_ok "Ctrl-C during sample -n 500" "exit status $st, $k files"
+fi
+complete() { for f in int/*.wav; do [ "$(json "$f" frames)" = 512 ] || return 1; done; }
+assert "... every file there is complete, no temporary file" eval 'complete && [ $(ls -A int | wc -l) -eq $k ] && [ $k -ge 1 -a $k -lt 500 ]'
 
 # ---- --recipe ----
 "$D" sample -m m.dmm -o x.wav --seed 99 -c noise --guidance 3 --sampler ddim --steps 12 \
