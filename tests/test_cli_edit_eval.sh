@@ -13,7 +13,8 @@ D=$DMAUDIO
 n=0
 fails=0
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/dmaudio-cli-ee.XXXXXX") || exit 1
-trap 'rm -rf "$tmp"' EXIT
+bg=
+trap '[ -n "$bg" ] && kill -KILL "$bg" 2>/dev/null; rm -rf "$tmp"' EXIT
 cd "$tmp" || exit 1
 out=$tmp/.out err=$tmp/.err
 T="--threads 1" # results do not depend on it; one thread is fastest on a busy machine
@@ -144,6 +145,28 @@ assert "variation: resampled and cut to the model's rate and length" \
 check "variation --json" 0 '^\{"path": "j.wav", "mode": "variation"' '' -- \
     "$D" variation "$in" -o j.wav --seed 1 --json -q $S
 assert "variation: the JSON parses" valid_json "$out"
+
+# SIGTERM (or Ctrl-C) during variation -n 300: stops at a step, the files written are complete
+mkdir int
+"$D" variation "$in" -o int/v.wav -n 300 --batch 1 --seed 1 $S 2>int.err &
+bg=$!
+for _ in $(seq 600); do grep -q 'wrote int/v-001.wav' int.err && break; sleep 0.05; done
+kill -TERM $bg
+wait $bg
+st=$?
+bg=
+cp int.err "$err"
+if [ $st -eq 143 ] && grep -q '^dmaudio variation: stopped by SIGTERM; the files written so far are complete$' int.err; then
+    ok "SIGTERM during variation: exit 143, a message"
+else
+    not_ok "SIGTERM during variation" "exit status $st, expected 143"
+fi
+int_ok() {
+    local k=$(ls -A int | wc -l)
+    [ "$k" -ge 1 ] && [ "$k" -lt 300 ] && [ "$(ls int | grep -c '^v-...\.wav$')" -eq "$k" ] || return 1
+    for f in int/*.wav; do [ "$(info "$f" frames)" = 512 ] || return 1; done
+}
+assert "... every file there is complete, no temporary file" int_ok
 
 # ---- inpaint ----
 check "inpaint 0.02..0.04 s" 0 '' 'wrote inp.wav' -- \
