@@ -9,31 +9,9 @@
 #     --force), a missing output folder, and a full disk (a 32 KiB tmpfs).
 # Each: exit 1, one line on stderr naming the file, no output left behind,
 # nothing overwritten. Prints TAP. Usage: DMAUDIO=build/dmaudio tests/test_cli_badinput.sh
-set -u
-DMAUDIO=${DMAUDIO:-build/dmaudio}
-case $DMAUDIO in /*) ;; *) DMAUDIO=$PWD/$DMAUDIO ;; esac
-D=$DMAUDIO
-n=0
-fails=0
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/dmaudio-bad.XXXXXX") || exit 1
-trap 'rm -rf "$tmp"' EXIT
-cd "$tmp" || exit 1
-out=$tmp/.out err=$tmp/.err
-T="--threads 1"
+. "$(dirname "${BASH_SOURCE[0]}")/cli_lib.sh"
+cli_tmpdir bad
 
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() {
-    n=$((n + 1))
-    echo "not ok $n - $1: $2"
-    [ -s "$out" ] && sed 's/^/#   stdout: /' "$out" | head -5
-    [ -s "$err" ] && sed 's/^/#   stderr: /' "$err" | head -5
-    fails=$((fails + 1))
-}
-assert() {
-    local name=$1
-    shift
-    if "$@"; then ok "$name"; else not_ok "$name" "failed: $*"; fi
-}
 # fails_cleanly NAME PATTERN COMMAND...: exit 1, stderr one line matching
 # PATTERN, and the folder o/ (where every output goes) still empty
 fails_cleanly() {
@@ -183,5 +161,4 @@ else
     n=$((n + 1)); echo "ok $n # SKIP no user namespaces for a tmpfs"
 fi
 
-echo "1..$n"
-[ "$fails" -eq 0 ]
+cli_done

@@ -6,44 +6,10 @@
 # recipes, JSON, PNG headers; and on bad input: exit status, a message naming the file, no
 # file left behind or overwritten.
 # Prints TAP. Usage: DMAUDIO=build/dmaudio tests/test_cli_edit_eval.sh
-set -u
-DMAUDIO=${DMAUDIO:-build/dmaudio}
-case $DMAUDIO in /*) ;; *) DMAUDIO=$PWD/$DMAUDIO ;; esac
-D=$DMAUDIO
-n=0
-fails=0
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/dmaudio-cli-ee.XXXXXX") || exit 1
+. "$(dirname "${BASH_SOURCE[0]}")/cli_lib.sh"
+cli_tmpdir cli-ee
 bg=
-trap '[ -n "$bg" ] && kill -KILL "$bg" 2>/dev/null; rm -rf "$tmp"' EXIT
-cd "$tmp" || exit 1
-out=$tmp/.out err=$tmp/.err
-T="--threads 1" # results do not depend on it; one thread is fastest on a busy machine
 
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() {
-    n=$((n + 1))
-    echo "not ok $n - $1: $2"
-    [ -s "$out" ] && sed 's/^/#   stdout: /' "$out" | head -5
-    [ -s "$err" ] && sed 's/^/#   stderr: /' "$err" | head -5
-    fails=$((fails + 1))
-}
-# check NAME EXPECTED_STATUS STDOUT_PATTERN STDERR_PATTERN -- COMMAND...
-check() {
-    local name=$1 want=$2 pout=$3 perr=$4
-    shift 5
-    "$@" >"$out" 2>"$err"
-    local got=$? why=
-    [ "$got" -eq "$want" ] || why="exit status $got, expected $want"
-    [ -z "$why" ] && [ -n "$pout" ] && ! grep -qE -- "$pout" "$out" && why="stdout lacks /$pout/"
-    [ -z "$why" ] && [ -n "$perr" ] && ! grep -qE -- "$perr" "$err" && why="stderr lacks /$perr/"
-    if [ -z "$why" ]; then ok "$name"; else not_ok "$name" "$why"; fi
-}
-# assert NAME COMMAND... (passes when the command succeeds)
-assert() {
-    local name=$1
-    shift
-    if "$@"; then ok "$name"; else not_ok "$name" "failed: $*"; fi
-}
 # info FILE KEY: a number or string value of `dmaudio info --json FILE`
 info() {
     "$D" info --json "$1" 2>/dev/null | grep -oE "\"$2\": (\"[^\"]*\"|[-0-9.e+]+|null)" | head -1 |
@@ -322,5 +288,4 @@ check "spectrogram: --width too small" 2 '' "--width: '10' is not an integer" --
 check "help variation" 0 'usage: dmaudio variation IN -o OUT' '' -- "$D" help variation
 check "help eval" 0 'dmaudio eval --elbo MODEL DATA_DIR' '' -- "$D" help eval
 
-echo "1..$n"
-[ "$fails" -eq 0 ]
+cli_done

@@ -8,42 +8,9 @@
 # a model, -m with a corrupt model, $DMAUDIO_MODEL and the bundled default
 # behave the same way (exit 1, one line naming the file).
 # Prints TAP. Usage: DMAUDIO=build/dmaudio tests/test_cli_options.sh
-set -u
-DMAUDIO=${DMAUDIO:-build/dmaudio}
-case $DMAUDIO in /*) ;; *) DMAUDIO=$PWD/$DMAUDIO ;; esac
-D=$DMAUDIO
-n=0
-fails=0
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/dmaudio-options.XXXXXX") || exit 1
-trap 'rm -rf "$tmp"' EXIT
-cd "$tmp" || exit 1
-out=$tmp/.out err=$tmp/.err
-T="--threads 1"
+. "$(dirname "${BASH_SOURCE[0]}")/cli_lib.sh"
+cli_tmpdir options
 
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() {
-    n=$((n + 1))
-    echo "not ok $n - $1: $2"
-    [ -s "$out" ] && sed 's/^/#   stdout: /' "$out" | head -5
-    [ -s "$err" ] && sed 's/^/#   stderr: /' "$err" | head -5
-    fails=$((fails + 1))
-}
-# check NAME EXPECTED_STATUS STDOUT_PATTERN STDERR_PATTERN -- COMMAND...
-check() {
-    local name=$1 want=$2 pout=$3 perr=$4
-    shift 5
-    "$@" >"$out" 2>"$err"
-    local got=$? why=
-    [ "$got" -eq "$want" ] || why="exit status $got, expected $want"
-    [ -z "$why" ] && [ -n "$pout" ] && ! grep -qE -- "$pout" "$out" && why="stdout lacks /$pout/"
-    [ -z "$why" ] && [ -n "$perr" ] && ! grep -qE -- "$perr" "$err" && why="stderr lacks /$perr/"
-    if [ -z "$why" ]; then ok "$name"; else not_ok "$name" "$why"; fi
-}
-assert() {
-    local name=$1
-    shift
-    if "$@"; then ok "$name"; else not_ok "$name" "failed: $*"; fi
-}
 one_line() { [ "$(wc -l <"$1")" -eq 1 ]; }
 
 subs=$("$D" --help | awk '/^subcommands:/ { on = 1; next } on && /^  [a-z]/ { print $1 }')
@@ -151,5 +118,4 @@ check "-m wins over DMAUDIO_MODEL" 0 '' '' -- \
     env DMAUDIO_MODEL=bad.dmm tree/build/dmaudio sample -m b.dmm -o z.wav --seed 1 $T -q
 assert "... the same clip as the bundled one" cmp -s z.wav tree/build.wav
 
-echo "1..$n"
-[ "$fails" -eq 0 ]
+cli_done

@@ -6,49 +6,14 @@
 #   dmtest16  the same through a "plug" that converts to 16-bit integers.
 # The samples that arrive are compared with the file played.
 # Prints TAP. Usage: DMAUDIO=build/dmaudio tests/test_cli_play.sh
-set -u
-DMAUDIO=${DMAUDIO:-build/dmaudio}
-case $DMAUDIO in /*) ;; *) DMAUDIO=$PWD/$DMAUDIO ;; esac
-D=$DMAUDIO
+. "$(dirname "${BASH_SOURCE[0]}")/cli_lib.sh"
 alsa_conf=/usr/share/alsa/alsa.conf
 if [ ! -f $alsa_conf ]; then
     echo "1..0 # SKIP no $alsa_conf (Debian: libasound2-data)"
     exit 0
 fi
-n=0
-fails=0
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/dmaudio-play.XXXXXX") || exit 1
-trap 'rm -rf "$tmp"' EXIT
-cd "$tmp" || exit 1
-out=$tmp/.out err=$tmp/.err
+cli_tmpdir play
 
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() {
-    n=$((n + 1))
-    echo "not ok $n - $1: $2"
-    [ -s "$out" ] && sed 's/^/#   stdout: /' "$out" | head -5
-    [ -s "$err" ] && sed 's/^/#   stderr: /' "$err" | head -5
-    fails=$((fails + 1))
-}
-check() { # check NAME EXPECTED_STATUS STDOUT_PATTERN STDERR_PATTERN -- COMMAND...
-    local name=$1 want=$2 pout=$3 perr=$4
-    shift 5
-    "$@" >"$out" 2>"$err"
-    local got=$? why=
-    [ "$got" -eq "$want" ] || why="exit status $got, expected $want"
-    [ -z "$why" ] && [ -n "$pout" ] && ! grep -qE -- "$pout" "$out" && why="stdout lacks /$pout/"
-    [ -z "$why" ] && [ -n "$perr" ] && ! grep -qE -- "$perr" "$err" && why="stderr lacks /$perr/"
-    if [ -z "$why" ]; then ok "$name"; else not_ok "$name" "$why"; fi
-}
-assert() {
-    local name=$1
-    shift
-    if "$@"; then ok "$name"; else not_ok "$name" "failed: $*"; fi
-}
-json() { # json FILE KEY: a value of `dmaudio info --json FILE`
-    "$D" info --json "$1" 2>/dev/null | grep -oE "\"$2\": (\"[^\"]*\"|[-0-9.e+]+|null)" | head -1 |
-        sed -E "s/^\"$2\": \"?//; s/\"$//"
-}
 # CRC-32 of a file's bytes (gzip's trailer), as `dmaudio info` prints audio_crc
 crc32() { gzip -c | tail -c 8 | head -c 4 | od -An -tx4 | tr -d ' \n'; }
 size() { if [ -f "$1" ]; then wc -c <"$1"; else echo 0; fi; }
@@ -180,5 +145,4 @@ check "play: unknown option" 2 '' "unknown option '--loud'" -- "$D" play --loud 
 check "play --help" 0 '--device DEV' '' -- "$D" play --help
 check "help devices" 0 '^usage: dmaudio devices' '' -- "$D" help devices
 
-echo "1..$n"
-[ "$fails" -eq 0 ]
+cli_done

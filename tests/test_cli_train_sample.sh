@@ -6,54 +6,10 @@
 # same bytes, --recipe -> same bytes, resume -> same weights), and on bad
 # input: exit status, message, and no file written or overwritten.
 # Prints TAP. Usage: DMAUDIO=build/dmaudio tests/test_cli_train_sample.sh
-set -u
-DMAUDIO=${DMAUDIO:-build/dmaudio}
-case $DMAUDIO in /*) ;; *) DMAUDIO=$PWD/$DMAUDIO ;; esac
-D=$DMAUDIO
-n=0
-fails=0
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/dmaudio-cli-ts.XXXXXX") || exit 1
+. "$(dirname "${BASH_SOURCE[0]}")/cli_lib.sh"
+cli_tmpdir cli-ts
 bg=
-cleanup() {
-    [ -n "$bg" ] && kill -KILL "$bg" 2>/dev/null
-    chmod -R u+w "$tmp" 2>/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-cd "$tmp" || exit 1
-out=$tmp/.out err=$tmp/.err
-T="--threads 1" # results do not depend on it; one thread is fastest on a busy machine
 
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() {
-    n=$((n + 1))
-    echo "not ok $n - $1: $2"
-    [ -s "$out" ] && sed 's/^/#   stdout: /' "$out" | head -5
-    [ -s "$err" ] && sed 's/^/#   stderr: /' "$err" | head -5
-    fails=$((fails + 1))
-}
-# check NAME EXPECTED_STATUS STDOUT_PATTERN STDERR_PATTERN -- COMMAND...
-check() {
-    local name=$1 want=$2 pout=$3 perr=$4
-    shift 5
-    "$@" >"$out" 2>"$err"
-    local got=$? why=
-    [ "$got" -eq "$want" ] || why="exit status $got, expected $want"
-    [ -z "$why" ] && [ -n "$pout" ] && ! grep -qE -- "$pout" "$out" && why="stdout lacks /$pout/"
-    [ -z "$why" ] && [ -n "$perr" ] && ! grep -qE -- "$perr" "$err" && why="stderr lacks /$perr/"
-    if [ -z "$why" ]; then ok "$name"; else not_ok "$name" "$why"; fi
-}
-# assert NAME CONDITION... (a test command)
-assert() {
-    local name=$1
-    shift
-    if "$@"; then ok "$name"; else not_ok "$name" "failed: $*"; fi
-}
-# json FILE KEY: a number or a string value of `dmaudio info FILE --json`
-json() {
-    "$D" info --json "$1" 2>/dev/null | grep -oE "\"$2\": (\"[^\"]*\"|[-0-9.e+]+|null)" | head -1 |
-        sed -E "s/^\"$2\": \"?//; s/\"$//"
-}
 nonsilent() { # peak above -40 dBFS
     awk -v p="$(json "$1" peak)" 'BEGIN { exit !(p > 0.01) }'
 }
@@ -369,5 +325,4 @@ check "info on a plain WAV: no recipe" 0 '^recipe +none' '' -- "$D" info data/cl
 check "help sample lists the options with defaults" 0 '--steps N .*\[the sampler.s default' '' -- "$D" help sample
 check "train --help" 0 '--preset NAME' '' -- "$D" train --help
 
-echo "1..$n"
-[ "$fails" -eq 0 ]
+cli_done

@@ -6,27 +6,13 @@
 # one self-rewriting line (step, loss, samples/s, ETA) on a terminal and plain
 # periodic lines otherwise. The terminal is a pseudo-terminal from script(1).
 # Prints TAP. Usage: DMAUDIO=build/dmaudio tests/test_cli_tty.sh
-set -u
-DMAUDIO=${DMAUDIO:-build/dmaudio}
-case $DMAUDIO in /*) ;; *) DMAUDIO=$PWD/$DMAUDIO ;; esac
-D=$DMAUDIO
+. "$(dirname "${BASH_SOURCE[0]}")/cli_lib.sh"
 if ! command -v script >/dev/null || ! script -qec true /dev/null </dev/null >/dev/null 2>&1; then
     echo "1..0 # SKIP no script(1) or no pseudo-terminal (Debian: bsdutils)"
     exit 0
 fi
-n=0
-fails=0
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/dmaudio-tty.XXXXXX") || exit 1
-trap 'rm -rf "$tmp"' EXIT
-cd "$tmp" || exit 1
-T="--threads 1"
+cli_tmpdir tty
 
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() {
-    n=$((n + 1))
-    echo "not ok $n - $1: $2"
-    fails=$((fails + 1))
-}
 # on_tty LOG COMMAND...: runs it with stdin, stdout and stderr on a terminal;
 # everything it printed goes to LOG; returns its exit status
 on_tty() {
@@ -85,5 +71,4 @@ else
     not_ok "train off a terminal: plain lines" "$(head -5 t.err)"
 fi
 
-echo "1..$n"
-[ "$fails" -eq 0 ]
+cli_done
