@@ -70,6 +70,25 @@ json() {
     "$D" info --json "$1" 2>/dev/null | grep -oE "\"$2\": (\"[^\"]*\"|[-0-9.e+]+|null)" | head -1 |
         sed -E "s/^\"$2\": \"?//; s/\"$//"
 }
+# stop_when SIG PATTERN COMMAND...: runs COMMAND in the background (with SIGINT
+# not ignored, as from a terminal: a script's background jobs ignore it), its
+# stderr in $err; once a line of it matches PATTERN (grep -E; at most 60 s),
+# sends SIG and waits. The command's exit status is then in $st.
+stop_when() {
+    local sig=$1 pat=$2
+    shift 2
+    env --default-signal=INT "$@" >/dev/null 2>"$err" &
+    bg=$!
+    for _ in $(seq 1200); do
+        grep -qE -- "$pat" "$err" && break
+        kill -0 "$bg" 2>/dev/null || break
+        sleep 0.05
+    done
+    kill -"$sig" "$bg" 2>/dev/null
+    wait "$bg"
+    st=$?
+    bg=
+}
 # cli_done: the TAP plan; the exit status says whether everything passed
 cli_done() {
     echo "1..$n"

@@ -114,15 +114,8 @@ assert "variation: the JSON parses" valid_json "$out"
 
 # SIGTERM (or Ctrl-C) during variation -n 300: stops at a step, the files written are complete
 mkdir int
-"$D" variation "$in" -o int/v.wav -n 300 --batch 1 --seed 1 $S 2>int.err &
-bg=$!
-for _ in $(seq 600); do grep -q 'wrote int/v-001.wav' int.err && break; sleep 0.05; done
-kill -TERM $bg
-wait $bg
-st=$?
-bg=
-cp int.err "$err"
-if [ $st -eq 143 ] && grep -q '^dmaudio variation: stopped by SIGTERM; the files written so far are complete$' int.err; then
+stop_when TERM 'wrote int/v-001.wav' "$D" variation "$in" -o int/v.wav -n 300 --batch 1 --seed 1 $S
+if [ $st -eq 143 ] && grep -q '^dmaudio variation: stopped by SIGTERM; the files written so far are complete$' "$err"; then
     ok "SIGTERM during variation: exit 143, a message"
 else
     not_ok "SIGTERM during variation" "exit status $st, expected 143"

@@ -105,16 +105,9 @@ assert "the printed seed reproduces the clip" cmp -s rnd.wav rnd2.wav
 
 # Ctrl-C while sampling: the step under way ends, no clip is left half-written
 mkdir int
-env --default-signal=INT "$D" sample -m m.dmm -o int/c.wav -n 500 --batch 1 --steps 50 --seed 1 $T 2>int.err &
-bg=$!
-for _ in $(seq 600); do grep -q 'wrote int/c-001.wav' int.err && break; sleep 0.05; done
-kill -INT $bg
-wait $bg
-st=$?
-bg=
-cp int.err "$err"
+stop_when INT 'wrote int/c-001.wav' "$D" sample -m m.dmm -o int/c.wav -n 500 --batch 1 --steps 50 --seed 1 $T
 k=$(ls int | grep -c '^c-...\.wav$')
-if [ $st -eq 130 ] && grep -qE "^dmaudio sample: stopped by Ctrl-C \(SIGINT\); $k of 500 clips written, each complete$" int.err; then
+if [ $st -eq 130 ] && grep -qE "^dmaudio sample: stopped by Ctrl-C \(SIGINT\); $k of 500 clips written, each complete$" "$err"; then
     ok "Ctrl-C during sample -n 500: exit 130, '$k of 500 clips written'"
 else
     not_ok "Ctrl-C during sample -n 500" "exit status $st, $k files"
@@ -249,13 +242,8 @@ assert "--resume: the step count grows ($s1 -> $((s1 + 3)))" \
     grep -qE "done, step $((s1 + 3))/$((s1 + 3)) in" "$err"
 # stopped after its first step whatever the machine's speed (Ctrl-C once the
 # first progress line is out), then resumed: the weights of the 30-step run
-env --default-signal=INT "$D" train data -o e.dmm --preset tiny --steps 30 --batch 4 $T 2>e.err &
-bg=$!
-for _ in $(seq 300); do grep -q 'step 1/' e.err && break; sleep 0.05; done
-kill -INT $bg
-wait $bg
-bg=
-echo "# stopped $(grep -oE 'at step [0-9]+/30' e.err || echo 'at the end (too late)'), resumed to 30"
+stop_when INT 'step 1/' "$D" train data -o e.dmm --preset tiny --steps 30 --batch 4 $T
+echo "# stopped $(grep -oE 'at step [0-9]+/30' "$err" || echo 'at the end (too late)'), resumed to 30"
 check "--resume without --steps: the checkpoint's settings, reported" 0 '' \
     "^dmaudio train: the checkpoint's settings: 30 steps, batch 4, lr 0.0003 \(warm-up 3\), ema 0.999, class dropout 0.1, min-snr 0, seed 1$" -- \
     "$D" train data -o e.dmm --resume $T
@@ -299,16 +287,8 @@ check "--resume without a checkpoint" 1 '' 'no checkpoint nock.dmm.ckpt' -- \
 # script starts with SIGINT ignored, which dmaudio respects: env resets it.
 for sig in INT TERM; do
     want=$((128 + $(kill -l $sig)))
-    env --default-signal=INT "$D" train data -o s$sig.dmm --preset tiny --steps 100000 \
-        --batch 4 $T 2>s.err &
-    bg=$!
-    for _ in $(seq 300); do grep -q 'step 1/' s.err && break; sleep 0.1; done
-    kill -$sig $bg
-    wait $bg
-    st=$?
-    bg=
-    cp s.err "$err"
-    if [ $st -eq $want ] && grep -qE "stopped by .*SIG$sig.* at step [0-9]+/100000; saved s$sig.dmm.ckpt and s$sig.dmm" s.err; then
+    stop_when $sig 'step 1/' "$D" train data -o s$sig.dmm --preset tiny --steps 100000 --batch 4 $T
+    if [ $st -eq $want ] && grep -qE "stopped by .*SIG$sig.* at step [0-9]+/100000; saved s$sig.dmm.ckpt and s$sig.dmm" "$err"; then
         ok "SIG$sig during training: exit $want, message"
     else
         not_ok "SIG$sig during training" "exit status $st, expected $want"
