@@ -57,7 +57,11 @@ static void print_usage(FILE *out)
             "subcommands:\n");
     for (int i = 0; i < n_commands; i++)
         fprintf(out, "  %-12s %s\n", commands[i].name, commands[i].summary);
-    fprintf(out, "\nRun 'dmaudio help SUBCOMMAND' or 'dmaudio SUBCOMMAND --help' for its options.\n");
+    fprintf(out, "\nRun 'dmaudio help SUBCOMMAND' or 'dmaudio SUBCOMMAND --help' for its options.\n"
+                 "Exit status: 0 success, 1 runtime error, 2 usage error; 130 or 143 when\n"
+                 "stopped by Ctrl-C or SIGTERM (what was finished is kept, complete).\n"
+                 "Environment: DMAUDIO_MODEL (the model when -m is absent), DMAUDIO_DEVICE\n"
+                 "(the output device of play and sample --play).\n");
 }
 
 void dm_cli_print_command_help(const dm_command *cmd, FILE *out)

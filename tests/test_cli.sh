@@ -7,6 +7,7 @@ cli_tmpdir cli
 
 check "--help lists the subcommands" 0 '^usage: dmaudio' '' -- "$DMAUDIO" --help
 check "--help names every subcommand" 0 '^  arch ' '' -- "$DMAUDIO" --help
+check "--help states the exit statuses" 0 '^Exit status: 0 success, 1 runtime error, 2 usage error' '' -- "$DMAUDIO" --help
 check "--version prints the version" 0 '^dmaudio [0-9]+\.[0-9]+\.[0-9]+ \(libdmaudio [0-9.]+\)$' '' -- "$DMAUDIO" --version
 check "version subcommand" 0 '^dmaudio [0-9]' '' -- "$DMAUDIO" version
 check "no arguments is a usage error" 2 '' '^usage: dmaudio' -- "$DMAUDIO"

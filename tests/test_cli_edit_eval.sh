@@ -216,6 +216,8 @@ assert "spectrogram: the PNG signature" \
     [ "$(od -An -t x1 -N 8 spec.png | tr -d ' \n')" = 89504e470d0a1a0a ]
 assert "spectrogram: IHDR says 320 x 160" \
     [ "$(od -An -t x1 -j 12 -N 12 spec.png | tr -d ' \n')" = 4948445200000140000000a0 ]
+"$D" spectrogram "$in" -o spec2.png -W 320 -H 160 -q
+assert "spectrogram: the same input and options -> a byte-identical PNG" cmp -s spec.png spec2.png
 check "spectrogram of a long white noise, default size" 0 '' '' -- \
     "$D" spectrogram white/w1.wav -o w.png -q
 assert "spectrogram: default 800 x 400" \

@@ -45,6 +45,14 @@ assert "info: the network" grep -qE '^architecture +widths 16 32 64\+attn, facto
 check "info --json on the model" 0 '"classes": \["click", "noise", "tone"\].*"crc": "[0-9a-f]{8}"' '' -- \
     "$D" info --json m.dmm
 crc=$(json m.dmm crc)
+"$D" train data -o m2.dmm --name m --preset tiny --steps 30 --batch 4 $T -q
+assert "train: same seed and options -> byte-identical model and checkpoint" \
+    eval 'cmp -s m.dmm m2.dmm && cmp -s m.dmm.ckpt m2.dmm.ckpt'
+"$D" train data -o m3.dmm --name m --preset tiny --steps 30 --batch 4 --seed 2 $T -q
+assert "train: another seed -> other weights" [ "$(json m3.dmm crc)" != "$crc" ]
+"$D" synth data2 --per-class 8 --rate 8000 --length 512 -q
+assert "synth: the same seed writes the same files" diff -r data data2
+rm -r data2 m2.dmm m2.dmm.ckpt m3.dmm m3.dmm.ckpt
 check "train refuses to overwrite a run without --resume or --force" 1 '' \
     'm.dmm.ckpt exists: pass --resume' -- "$D" train data -o m.dmm --preset tiny --steps 30 $T
 check "train without -o is a usage error" 2 '' 'no model file given' -- "$D" train data
