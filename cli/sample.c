@@ -8,8 +8,8 @@
  * differs) and then cut to --length with a short fade-out. A recipe keeps the
  * model's checksum, seed, sampler, steps, class, guidance and eta, and the
  * rate, length (frames) and sample format of the file written; a recipe
- * without the last three (dmaudio 0.1.0) takes them from the file it is read
- * from. --play plays each clip after writing it (or instead, without -o). */
+ * without the last three (written before they were added) takes them from
+ * the file it is read from. --play plays each clip after writing it (or instead, without -o). */
 #include "cli.h"
 
 #include <errno.h>
@@ -63,7 +63,8 @@ const char dm_sample_usage[] =
     "  -h, --help            show this help\n"
     "\n"
     "Exit status: 0 written (and played), 1 runtime error (model, file, device),\n"
-    "2 usage error.";
+    "2 usage error, 130 or 143 when stopped by Ctrl-C or SIGTERM (the clips written\n"
+    "so far are complete).";
 
 #define FADE_SECONDS 0.010
 
