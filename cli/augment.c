@@ -794,6 +794,10 @@ static void fill_recipe(const aug *a, const aug_file *f, uint64_t seed, double s
     r->eta = 0;
     snprintf(r->mode, sizeof r->mode, "variation");
     snprintf(r->version, sizeof r->version, "%s", DM_CLI_VERSION);
+    r->rate = a->info.sample_rate;
+    r->frames = a->info.length;
+    snprintf(r->format, sizeof r->format, "%s",
+             dm_sample_format_name(dm_audio_write_default_params().format));
 }
 
 /* An output that exists: 0 if its recipe is the one this run would write, else

@@ -73,6 +73,21 @@ int cmd_spectrogram(int argc, char **argv);
  * 'foo' (see 'dmaudio devices')". */
 int dm_cli_play(const float *interleaved, int channels, int64_t frames, int rate,
                 const char *device, char *err, size_t n);
+/* 0 if device (as for dm_cli_play) names an output device, else 1 with a
+ * one-line message in err: checked before work whose result is to be played. */
+int dm_cli_check_device(const char *device, char *err, size_t n);
+/* The same in steps, for several clips played back to back on one stream
+ * (`sample -n N --play`): open (Ctrl-C then stops playback, see above), write
+ * as many times as needed (returns when the clip is queued), close (drain: wait
+ * until everything queued has played; re-raises a Ctrl-C received meanwhile).
+ * Each returns 0, or 1 with a one-line message in err. */
+typedef struct dm_cli_player dm_cli_player;
+int dm_cli_player_open(dm_cli_player **out, const char *device, char *err, size_t n);
+int dm_cli_player_write(dm_cli_player *p, const float *interleaved, int channels,
+                        int64_t frames, int rate, char *err, size_t n);
+int dm_cli_player_close(dm_cli_player *p, int drain, char *err, size_t n);
+/* 1 once Ctrl-C was pressed while a player was open: long work stops early. */
+int dm_cli_play_interrupted(void);
 
 /* ---- shared by the subcommands (cli/common.c) ---- */
 
@@ -84,6 +99,20 @@ dm_model *dm_cli_open_model(const char *cmd, const char *path);
 /* Where the bundled default model is looked for, first existing one (or the
  * first candidate if none exists) into buf. */
 const char *dm_cli_default_model_path(char *buf, size_t n);
+/* The file dm_cli_open_model(cmd, path) opens: path, else $DMAUDIO_MODEL, else
+ * the bundled model's path (into buf), for messages and JSON. */
+const char *dm_cli_model_path(const char *path, char *buf, size_t n);
+
+/* Ctrl-C (SIGINT) and SIGTERM set a flag instead of ending the process, so
+ * that long work stops at a clean point: the step under way finishes, no file
+ * is left half-written. A signal ignored on entry stays ignored (a background
+ * job of a shell without job control); a second Ctrl-C stops at once.
+ * dm_cli_signal() is the signal caught, or 0. dm_cli_stopped() prints
+ * "dmaudio CMD: stopped by Ctrl-C (SIGINT); WHAT" and returns 128 + signal,
+ * the exit status. */
+void dm_cli_catch_signals(void);
+int dm_cli_signal(void);
+int dm_cli_stopped(const char *cmd, const char *what);
 
 /* Progress on stderr, only when stderr is a terminal and not quiet:
  * "label  [#####     ]  12/50  ETA 0:03". */
@@ -101,7 +130,11 @@ double dm_cli_now(void); /* monotonic seconds */
  * can be reproduced (`dmaudio sample --recipe FILE`) or varied. One line:
  *   dmaudio-recipe/1 model=NAME crc=8HEX seed=N sampler=NAME steps=N class=NAME|-
  *   guidance=G strength=S eta=E mode=sample|variation|inpaint|interpolate version=V
- * Unknown keys are ignored when parsing; values never contain spaces. */
+ *   rate=HZ frames=N format=pcm24|pcm16|float
+ * rate, frames and format describe the file as written (after --rate and
+ * --length); older recipes lack them, and a reader then takes them from the
+ * file itself. Unknown keys are ignored when parsing; values never
+ * contain spaces. */
 typedef struct dm_recipe {
     char model[DM_NAME_MAX];
     uint32_t crc;
@@ -112,6 +145,9 @@ typedef struct dm_recipe {
     double guidance, strength, eta;
     char mode[16];
     char version[16];
+    int rate;                    /* 0: not in the recipe */
+    int64_t frames;              /* 0: not in the recipe */
+    char format[16];             /* "": not in the recipe */
 } dm_recipe;
 void dm_recipe_format(const dm_recipe *r, char *out, size_t n);
 /* 0 on success; -1 with a reason in why (e.g. "not a dmaudio recipe"). */

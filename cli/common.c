@@ -3,6 +3,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -62,6 +63,16 @@ const char *dm_cli_default_model_path(char *buf, size_t n)
     return buf;
 }
 
+const char *dm_cli_model_path(const char *path, char *buf, size_t n)
+{
+    if (path && *path)
+        return path;
+    const char *env = getenv("DMAUDIO_MODEL");
+    if (env && *env)
+        return env;
+    return dm_cli_default_model_path(buf, n);
+}
+
 dm_model *dm_cli_open_model(const char *cmd, const char *path)
 {
     char buf[PATH_MAX + 64];
@@ -85,6 +96,36 @@ dm_model *dm_cli_open_model(const char *cmd, const char *path)
         return NULL;
     }
     return m;
+}
+
+/* ---- signals ---- */
+
+/* Set by the handler, read by the work loops: the only thing the handler does. */
+static volatile sig_atomic_t caught_signal = 0;
+
+static void on_stop_signal(int sig) { caught_signal = sig; }
+
+void dm_cli_catch_signals(void)
+{
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESETHAND; /* a second Ctrl-C stops at once */
+    const int sigs[] = {SIGINT, SIGTERM};
+    for (int i = 0; i < 2; i++)
+        if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN)
+            sigaction(sigs[i], &sa, NULL);
+}
+
+int dm_cli_signal(void) { return caught_signal; }
+
+int dm_cli_stopped(const char *cmd, const char *what)
+{
+    const int sig = caught_signal ? caught_signal : SIGINT;
+    fprintf(stderr, "dmaudio %s: stopped by %s; %s\n", cmd,
+            sig == SIGTERM ? "SIGTERM" : "Ctrl-C (SIGINT)", what);
+    return 128 + sig;
 }
 
 /* ---- progress ---- */
@@ -129,6 +170,13 @@ void dm_recipe_format(const dm_recipe *r, char *out, size_t n)
              "class=%s guidance=%.17g strength=%.17g eta=%.17g mode=%s version=%s",
              r->model, r->crc, r->seed, r->sampler, r->steps, r->cls[0] ? r->cls : "-",
              r->guidance, r->strength, r->eta, r->mode, r->version);
+    size_t len = strlen(out);
+    if (r->rate > 0 && len < n)
+        len += (size_t)snprintf(out + len, n - len, " rate=%d", r->rate);
+    if (r->frames > 0 && len < n)
+        len += (size_t)snprintf(out + len, n - len, " frames=%" PRId64, r->frames);
+    if (r->format[0] && len < n)
+        snprintf(out + len, n - len, " format=%s", r->format);
 }
 
 static int copy_token(char *dst, size_t n, const char *v, size_t len)
@@ -210,6 +258,16 @@ int dm_recipe_parse(const char *text, dm_recipe *r, char *why, size_t why_n)
             bad = copy_token(r->mode, sizeof r->mode, v, vlen);
         } else if (KEY("version")) {
             bad = copy_token(r->version, sizeof r->version, v, vlen);
+        } else if (KEY("rate")) {
+            long h = strtol(val, &e, 10);
+            bad = !vlen || *e || errno || h < 1 || h > DM_AUDIO_MAX_RATE;
+            r->rate = (int)h;
+        } else if (KEY("frames")) {
+            long long f = strtoll(val, &e, 10);
+            bad = !vlen || *e || errno || f < 1 || f > DM_AUDIO_MAX_FRAMES;
+            r->frames = f;
+        } else if (KEY("format")) {
+            bad = copy_token(r->format, sizeof r->format, v, vlen);
         } /* unknown keys: ignored (newer writers) */
 #undef KEY
         if (bad) {

@@ -258,8 +258,12 @@ void dm_edit_recipe(const dm_edit_opts *o, const dm_model *m, int cls, const cha
 int dm_edit_write(const dm_edit_opts *o, const dm_audio *a, const char *path, const char *title,
                   const dm_recipe *r, const char *extra_json)
 {
-    char comment[512];
-    dm_recipe_format(r, comment, sizeof comment);
+    char comment[640];
+    dm_recipe full = *r; /* completed by what is written */
+    full.rate = a->rate;
+    full.frames = a->frames;
+    snprintf(full.format, sizeof full.format, "%s", dm_sample_format_name(o->format));
+    dm_recipe_format(&full, comment, sizeof comment);
     dm_audio_write_params wp = dm_audio_write_default_params();
     wp.format = o->format;
     wp.title = title;
@@ -302,7 +306,7 @@ int dm_edit_on_step(void *user_data, int step, int n_steps)
     dm_edit_progress *p = user_data;
     (void)n_steps;
     dm_cli_progress_update(&p->bar, p->done + step, p->total);
-    return 0;
+    return dm_cli_signal() != 0; /* Ctrl-C: stop at this step, write nothing more */
 }
 
 int dm_edit_steps_taken(const dm_edit_opts *o, double strength)

@@ -24,6 +24,7 @@
 const char dm_eval_usage[] =
     "usage: dmaudio eval GEN_DIR REF_DIR [OPTIONS]\n"
     "       dmaudio eval --elbo MODEL DATA_DIR [OPTIONS]\n"
+    "       dmaudio eval --elbo [-m MODEL] DATA_DIR [OPTIONS]\n"
     "\n"
     "Compares generated sounds (GEN_DIR) with reference sounds (REF_DIR), both read mono\n"
     "at one rate and embedded by FFTW features (log-mel, MFCC, spectral shape):\n"
@@ -51,6 +52,8 @@ const char dm_eval_usage[] =
     "      --subsets N       KID subsets [100]\n"
     "      --subset-size N   clips per KID subset [min(1000, clips in each set)]\n"
     "      --elbo            the variational bound of a model (see above)\n"
+    "  -m, --model FILE      --elbo: the model, instead of the MODEL argument\n"
+    "                        [$DMAUDIO_MODEL, else the bundled model]\n"
     "      --timesteps N     --elbo: diffusion terms per clip, 0 = all (exact sum) [50]\n"
     "      --bits N          --elbo: quantisation of the audio, 1..24 [16]\n"
     "  -s, --seed S          KID subsets; --elbo noise and timesteps [0]\n"
@@ -479,9 +482,11 @@ static int on_batch(void *user_data, int step, int n_steps)
     return 0;
 }
 
-static int eval_elbo(const eval_opts *o, const char *model_path, const char *data_dir)
+static int eval_elbo(const eval_opts *o, const char *model_arg, const char *data_dir)
 {
-    dm_model *m = dm_cli_open_model("eval", model_path);
+    char where[4096 + 64];
+    const char *model_path = dm_cli_model_path(model_arg, where, sizeof where);
+    dm_model *m = dm_cli_open_model("eval", model_arg);
     if (!m)
         return DM_EXIT_FAILURE;
     const dm_model_info in = dm_model_get_info(m);
@@ -615,6 +620,7 @@ int cmd_eval(int argc, char **argv)
         {"subsets", required_argument, 0, OPT_SUBSETS},
         {"subset-size", required_argument, 0, OPT_SUBSET_SIZE},
         {"elbo", no_argument, 0, OPT_ELBO},
+        {"model", required_argument, 0, 'm'},
         {"timesteps", required_argument, 0, OPT_TIMESTEPS},
         {"bits", required_argument, 0, OPT_BITS},
         {"seed", required_argument, 0, 's'},
@@ -626,10 +632,11 @@ int cmd_eval(int argc, char **argv)
     };
     eval_opts o = {.subsets = 100, .timesteps = 50, .bits = 16};
     int given_sets = 0, given_elbo = 0; /* options that only apply to one mode */
+    const char *model = NULL;
     optind = 1;
     opterr = 0;
     int opt;
-    while ((opt = getopt_long(argc, argv, ":r:s:t:qh", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, ":r:s:t:m:qh", longopts, NULL)) != -1) {
         int r = 0;
         switch (opt) {
         case 'r': r = dm_cli_int("--rate", optarg, 1000, 768000, &o.rate), given_sets = 1; break;
@@ -640,6 +647,7 @@ int cmd_eval(int argc, char **argv)
             r = dm_cli_int("--subset-size", optarg, 2, 1000000, &o.subset_size), given_sets = 1;
             break;
         case OPT_ELBO: o.elbo = 1; break;
+        case 'm': model = optarg, given_elbo = 1; break;
         case OPT_TIMESTEPS:
             r = dm_cli_int("--timesteps", optarg, 0, DM_MAX_TIMESTEPS, &o.timesteps);
             given_elbo = 1;
@@ -661,10 +669,22 @@ int cmd_eval(int argc, char **argv)
         if (r < 0)
             return DM_EXIT_USAGE;
     }
-    if (argc - optind != 2) {
+    if (!o.elbo && given_elbo) {
+        fprintf(stderr, "dmaudio eval: -m, --timesteps and --bits need --elbo\n");
+        return DM_EXIT_USAGE;
+    }
+    if (o.elbo && argc - optind == 2 && model) {
+        fprintf(stderr, "dmaudio eval: --elbo: the model is given twice (-m %s and '%s')\n",
+                model, argv[optind]);
+        return DM_EXIT_USAGE;
+    }
+    const int wanted = o.elbo && (model || argc - optind == 1) ? 1 : 2; /* -m or the bundled */
+    if (argc - optind != wanted) {
         fprintf(stderr, "dmaudio eval: %s (usage: dmaudio eval GEN_DIR REF_DIR, or dmaudio eval "
-                        "--elbo MODEL DATA_DIR)\n",
-                argc - optind < 2 ? "two arguments are needed" : "too many arguments");
+                        "--elbo [MODEL | -m MODEL] DATA_DIR)\n",
+                argc - optind >= wanted ? "too many arguments"
+                : wanted == 1           ? "no DATA_DIR given"
+                                        : "two arguments are needed");
         return DM_EXIT_USAGE;
     }
     if (o.elbo && given_sets) {
@@ -672,11 +692,8 @@ int cmd_eval(int argc, char **argv)
                         "--elbo\n");
         return DM_EXIT_USAGE;
     }
-    if (!o.elbo && given_elbo) {
-        fprintf(stderr, "dmaudio eval: --timesteps and --bits need --elbo\n");
-        return DM_EXIT_USAGE;
-    }
     if (o.elbo)
-        return eval_elbo(&o, argv[optind], argv[optind + 1]);
+        return wanted == 1 ? eval_elbo(&o, model, argv[optind])
+                           : eval_elbo(&o, argv[optind], argv[optind + 1]);
     return eval_sets(&o, argv[optind], argv[optind + 1]);
 }

@@ -14,6 +14,7 @@
 
 const char dm_info_usage[] =
     "usage: dmaudio info [OPTIONS] [MODEL | AUDIO_FILE]\n"
+    "       dmaudio info -m MODEL [OPTIONS]\n"
     "\n"
     "Describes a model (the bundled default model when no file is given): name,\n"
     "audio format, classes, schedule, network and checksum; or an audio file: its\n"
@@ -21,8 +22,10 @@ const char dm_info_usage[] =
     "audio, whatever the metadata) and the recipe a generated clip carries.\n"
     "\n"
     "options:\n"
-    "  --json       print one JSON object on stdout instead of text\n"
-    "  -h, --help   show this help";
+    "  -m, --model FILE  the model to describe [$DMAUDIO_MODEL, else the bundled\n"
+    "                    model]\n"
+    "      --json        print one JSON object on stdout instead of text\n"
+    "  -h, --help        show this help";
 
 /* ---- models ---- */
 
@@ -160,6 +163,8 @@ static void print_audio_text(const char *path, const dm_audio_file_info *fi,
         printf("  guidance  %g\n", r->guidance);
         if (strcmp(r->mode, "sample") != 0)
             printf("  strength  %g\n", r->strength);
+        if (r->rate > 0 && r->frames > 0 && r->format[0])
+            printf("  output    %d Hz, %" PRId64 " frames, %s\n", r->rate, r->frames, r->format);
         printf("  version   %s\n", r->version[0] ? r->version : "unknown");
     } else {
         if (*comment)
@@ -204,6 +209,19 @@ static void print_audio_json(const char *path, const dm_audio_file_info *fi,
     printf(", \"guidance\": %.17g, \"strength\": %.17g, \"eta\": %.17g, \"version\": ",
            r->guidance, r->strength, r->eta);
     dm_cli_json_string(stdout, r->version);
+    if (r->rate > 0)
+        printf(", \"rate\": %d", r->rate);
+    else
+        printf(", \"rate\": null");
+    if (r->frames > 0)
+        printf(", \"frames\": %" PRId64, r->frames);
+    else
+        printf(", \"frames\": null");
+    printf(", \"format\": ");
+    if (r->format[0])
+        dm_cli_json_string(stdout, r->format);
+    else
+        printf("null");
     printf("}}\n");
 }
 
@@ -259,17 +277,23 @@ int cmd_info(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"json", no_argument, 0, 'j'},
+        {"model", required_argument, 0, 'm'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
     int json = 0;
+    const char *model = NULL;
     optind = 1;
     opterr = 0;
     int opt;
-    while ((opt = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, ":m:h", longopts, NULL)) != -1) {
         switch (opt) {
         case 'j': json = 1; break;
+        case 'm': model = optarg; break;
         case 'h': puts(dm_info_usage); return DM_EXIT_OK;
+        case ':':
+            fprintf(stderr, "dmaudio info: option '%s' needs a value\n", argv[optind - 1]);
+            return DM_EXIT_USAGE;
         default:
             fprintf(stderr, "dmaudio info: unknown option '%s' (see 'dmaudio info --help')\n",
                     argv[optind - 1]);
@@ -282,6 +306,14 @@ int cmd_info(int argc, char **argv)
         return DM_EXIT_USAGE;
     }
     const char *path = optind < argc ? argv[optind] : NULL;
+    if (model && path) {
+        fprintf(stderr, "dmaudio info: -m %s and '%s': one file at a time\n", model, path);
+        return DM_EXIT_USAGE;
+    }
+    if (model && !*model) {
+        fprintf(stderr, "dmaudio info: --model: empty file name\n");
+        return DM_EXIT_USAGE;
+    }
     char where[4096 + 64];
     if (path) {
         int kind = is_container(path);
@@ -290,19 +322,16 @@ int cmd_info(int argc, char **argv)
         if (kind == 0)
             return info_audio(path, json);
     } else {
-        const char *env = getenv("DMAUDIO_MODEL"); /* what dm_cli_open_model will use */
-        if (env && *env)
-            snprintf(where, sizeof where, "%s", env);
-        else
-            dm_cli_default_model_path(where, sizeof where);
+        path = model; /* -m: a model, whatever the file holds (the loader says what is wrong) */
     }
+    const char *shown = dm_cli_model_path(path, where, sizeof where);
     dm_model *m = dm_cli_open_model("info", path);
     if (!m)
         return DM_EXIT_FAILURE;
     if (json)
-        print_model_json(path ? path : where, m);
+        print_model_json(shown, m);
     else
-        print_model_text(path ? path : where, m);
+        print_model_text(shown, m);
     dm_model_free(m);
     return DM_EXIT_OK;
 }

@@ -163,6 +163,7 @@ int cmd_inpaint(int argc, char **argv)
              (double)b / rate);
 
     dm_edit_progress prog = {.done = 0, .total = ((o.count + batch - 1) / batch) * o.steps};
+    dm_cli_catch_signals();
     dm_cli_progress_begin(&prog.bar, "inpaint", o.quiet);
     for (int b0 = 0; b0 < o.count; b0 += batch) {
         const int nb = o.count - b0 < batch ? o.count - b0 : batch;
@@ -173,7 +174,10 @@ int cmd_inpaint(int argc, char **argv)
         p.mask = mask;
         if (dm_generate(gen, &p, nb, gen_out, &err) != DM_OK) {
             dm_cli_progress_end(&prog.bar);
-            fprintf(stderr, "dmaudio inpaint: %s\n", err.message);
+            if (dm_cli_signal())
+                status = dm_cli_stopped("inpaint", "the files written so far are complete");
+            else
+                fprintf(stderr, "dmaudio inpaint: %s\n", err.message);
             goto done;
         }
         prog.done += o.steps;

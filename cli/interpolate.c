@@ -106,6 +106,7 @@ int cmd_interpolate(int argc, char **argv)
                 cls >= 0 ? dm_model_class_name(m, cls) : "no class", in.name);
 
     dm_edit_progress prog = {.done = 0, .total = frames * o.steps};
+    dm_cli_catch_signals();
     dm_cli_progress_begin(&prog.bar, "interpolate", o.quiet);
     for (int k = 0; k < frames; k++) {
         const double f = (double)k / (frames - 1);
@@ -116,7 +117,10 @@ int cmd_interpolate(int argc, char **argv)
         p.seed = f < 0.5 ? o.seeds[0] : o.seeds[1];
         if (dm_generate(gen, &p, 1, out, &err) != DM_OK) {
             dm_cli_progress_end(&prog.bar);
-            fprintf(stderr, "dmaudio interpolate: %s\n", err.message);
+            if (dm_cli_signal())
+                status = dm_cli_stopped("interpolate", "the files written so far are complete");
+            else
+                fprintf(stderr, "dmaudio interpolate: %s\n", err.message);
             goto done;
         }
         prog.done += o.steps;

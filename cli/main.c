@@ -10,9 +10,9 @@ static int cmd_help(int argc, char **argv);
 static int cmd_version(int argc, char **argv);
 
 static const dm_command commands[] = {
-    {"help", "show help for dmaudio or for one subcommand", "dmaudio help [SUBCOMMAND]",
+    {"help", "show help for dmaudio or for one subcommand", "usage: dmaudio help [SUBCOMMAND]",
      cmd_help},
-    {"version", "print the version of dmaudio and of its library", "dmaudio version", cmd_version},
+    {"version", "print the version of dmaudio and of its library", "usage: dmaudio version", cmd_version},
     {"arch", "describe a U-Net configuration: parameters, FLOPs, memory", DM_ARCH_USAGE, cmd_arch},
     {"sample", "generate clips with a model (the bundled one by default)", dm_sample_usage,
      cmd_sample},
@@ -57,7 +57,11 @@ static void print_usage(FILE *out)
             "subcommands:\n");
     for (int i = 0; i < n_commands; i++)
         fprintf(out, "  %-12s %s\n", commands[i].name, commands[i].summary);
-    fprintf(out, "\nRun 'dmaudio help SUBCOMMAND' or 'dmaudio SUBCOMMAND --help' for its options.\n");
+    fprintf(out, "\nRun 'dmaudio help SUBCOMMAND' or 'dmaudio SUBCOMMAND --help' for its options.\n"
+                 "Exit status: 0 success, 1 runtime error, 2 usage error; 130 or 143 when\n"
+                 "stopped by Ctrl-C or SIGTERM (what was finished is kept, complete).\n"
+                 "Environment: DMAUDIO_MODEL (the model when -m is absent), DMAUDIO_DEVICE\n"
+                 "(the output device of play and sample --play).\n");
 }
 
 void dm_cli_print_command_help(const dm_command *cmd, FILE *out)
@@ -65,10 +69,24 @@ void dm_cli_print_command_help(const dm_command *cmd, FILE *out)
     fprintf(out, "%s\n\n%s\n", cmd->usage, cmd->summary);
 }
 
+static int is_help_option(const char *arg)
+{
+    return strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0;
+}
+
 static int cmd_help(int argc, char **argv)
 {
     if (argc < 2) {
         print_usage(stdout);
+        return DM_EXIT_OK;
+    }
+    if (argc > 2) {
+        fprintf(stderr, "dmaudio help: one subcommand at a time (usage: dmaudio help "
+                        "[SUBCOMMAND])\n");
+        return DM_EXIT_USAGE;
+    }
+    if (is_help_option(argv[1])) {
+        dm_cli_print_command_help(find_command("help"), stdout);
         return DM_EXIT_OK;
     }
     const dm_command *cmd = find_command(argv[1]);
@@ -86,7 +104,10 @@ static int cmd_help(int argc, char **argv)
 
 static int cmd_version(int argc, char **argv)
 {
-    (void)argv;
+    if (argc == 2 && is_help_option(argv[1])) {
+        dm_cli_print_command_help(find_command("version"), stdout);
+        return DM_EXIT_OK;
+    }
     if (argc > 1) {
         fprintf(stderr, "dmaudio: version takes no arguments\n");
         return DM_EXIT_USAGE;
@@ -102,7 +123,7 @@ int main(int argc, char **argv)
         return DM_EXIT_USAGE;
     }
     const char *name = argv[1];
-    if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0) {
+    if (is_help_option(name)) {
         print_usage(stdout);
         return DM_EXIT_OK;
     }

@@ -396,6 +396,51 @@ int dm_cli_play(const float *interleaved, int channels, int64_t frames, int rate
     return r == 0 && c == 0 ? 0 : 1;
 }
 
+int dm_cli_check_device(const char *device, char *err, size_t n)
+{
+    if (audio_start(err, n) != paNoError)
+        return 1;
+    PaDeviceIndex d = find_device(device, err, n);
+    audio_stop();
+    return d == paNoDevice ? 1 : 0;
+}
+
+struct dm_cli_player {
+    player p;
+};
+
+int dm_cli_player_open(dm_cli_player **out, const char *device, char *err, size_t n)
+{
+    *out = malloc(sizeof **out);
+    if (!*out) {
+        snprintf(err, n, "out of memory");
+        return 1;
+    }
+    if (player_open(&(*out)->p, device, err, n) != 0) {
+        free(*out);
+        *out = NULL;
+        return 1;
+    }
+    return 0;
+}
+
+int dm_cli_player_write(dm_cli_player *pl, const float *interleaved, int channels,
+                        int64_t frames, int rate, char *err, size_t n)
+{
+    return player_write(&pl->p, interleaved, channels, frames, rate, err, n) != 0;
+}
+
+int dm_cli_player_close(dm_cli_player *pl, int drain, char *err, size_t n)
+{
+    if (!pl)
+        return 0;
+    int r = player_close(&pl->p, drain, err, n);
+    free(pl);
+    return r != 0;
+}
+
+int dm_cli_play_interrupted(void) { return interrupted != 0; }
+
 /* ---- dmaudio play ---- */
 
 int cmd_play(int argc, char **argv)
@@ -433,10 +478,11 @@ int cmd_play(int argc, char **argv)
         fprintf(stderr, "dmaudio play: --device: empty device name\n");
         return DM_EXIT_USAGE;
     }
-    /* every file is checked before anything plays */
+    /* every file is decoded once before anything plays: a truncated or corrupt file
+     * stops the command before the first sound, not in the middle of the list */
     int stdin_count = 0;
     for (int i = optind; i < argc; i++) {
-        dm_audio_file_info fi;
+        dm_audio a;
         dm_error e;
         if (strcmp(argv[i], "-") == 0) {
             if (++stdin_count > 1) {
@@ -445,10 +491,11 @@ int cmd_play(int argc, char **argv)
             }
             continue;
         }
-        if (dm_audio_probe(argv[i], &fi, &e) != DM_OK) {
+        if (dm_audio_read(argv[i], NULL, &a, &e) != DM_OK) {
             fprintf(stderr, "dmaudio play: %s\n", e.message);
             return DM_EXIT_FAILURE;
         }
+        dm_audio_free(&a);
     }
     char err[512];
     player p;

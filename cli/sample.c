@@ -6,8 +6,10 @@
  * the batch it was generated in, nor on the number of threads. After
  * generation at the model's rate, a clip is resampled to --rate (when it
  * differs) and then cut to --length with a short fade-out. A recipe keeps the
- * model's checksum, seed, sampler, steps, class, guidance and eta; the rate,
- * length and sample format of the file it is read from complete it. */
+ * model's checksum, seed, sampler, steps, class, guidance and eta, and the
+ * rate, length (frames) and sample format of the file written; a recipe
+ * without the last three (written before they were added) takes them from
+ * the file it is read from. --play plays each clip after writing it (or instead, without -o). */
 #include "cli.h"
 
 #include <errno.h>
@@ -30,7 +32,8 @@ const char dm_sample_usage[] =
     "\n"
     "options (defaults in brackets):\n"
     "  -m, --model FILE      the model [$DMAUDIO_MODEL, else the bundled model]\n"
-    "  -o, --output FILE     .wav or .flac; '-' writes a WAV on stdout [clip.wav]\n"
+    "  -o, --output FILE     .wav or .flac; '-' writes a WAV on stdout [clip.wav, or\n"
+    "                        no file with --play]\n"
     "  -n, --count N         clips to write; with N > 1, FILE gets a number before its\n"
     "                        extension (clip-001.wav ...) and clip i uses seed S+i [1]\n"
     "  -s, --seed S          random seed [drawn from /dev/urandom, and printed]\n"
@@ -44,15 +47,24 @@ const char dm_sample_usage[] =
     "  -l, --length SEC      shorter clips, cut with a 10 ms fade-out [the model's length]\n"
     "  -r, --rate HZ         resample to this rate [the model's rate]\n"
     "      --format F        pcm16, pcm24 or float (WAV only) [pcm24]\n"
+    "  -p, --play            play each clip through the sound card once written;\n"
+    "                        without -o, play it and write no file\n"
+    "  -d, --device DEV      --play: the output device, as 'dmaudio devices' lists\n"
+    "                        them [$DMAUDIO_DEVICE, else the default output]\n"
     "      --recipe FILE     make again the audio of FILE (a clip written by dmaudio):\n"
     "                        its recipe fixes everything but -m, -o, --force, --quiet,\n"
-    "                        --json and --threads; -m must be the same model (checked)\n"
+    "                        --json, --threads, --play and --device; -m must be the\n"
+    "                        same model (checked)\n"
     "  -t, --threads N       threads, 0 = all cores [0]\n"
     "  -b, --batch B         clips generated together [min(N, 8)]\n"
     "  -f, --force           overwrite existing files\n"
     "  -q, --quiet           no progress bar, no message\n"
     "      --json            one JSON object per file written, on stdout\n"
-    "  -h, --help            show this help";
+    "  -h, --help            show this help\n"
+    "\n"
+    "Exit status: 0 written (and played), 1 runtime error (model, file, device),\n"
+    "2 usage error, 130 or 143 when stopped by Ctrl-C or SIGTERM (the clips written\n"
+    "so far are complete).";
 
 #define FADE_SECONDS 0.010
 
@@ -60,9 +72,12 @@ enum {
     OPT_STEPS = 256, OPT_SAMPLER, OPT_ETA, OPT_FORMAT, OPT_RECIPE, OPT_JSON,
 };
 
+#define DEFAULT_OUTPUT "clip.wav"
+
 typedef struct sample_opts {
-    const char *model, *output, *recipe, *class_name;
+    const char *model, *output, *recipe, *class_name, *device;
     int count, steps, threads, batch, rate, force, quiet, json;
+    int play, no_file;              /* no_file: --play without -o */
     int have_seed;
     uint64_t seed;
     dm_sampler_kind sampler;
@@ -159,7 +174,7 @@ static int on_step(void *user_data, int step, int n_steps)
     sample_progress *p = user_data;
     (void)n_steps;
     dm_cli_progress_update(&p->bar, p->done + step, p->total);
-    return 0;
+    return dm_cli_signal() || dm_cli_play_interrupted(); /* stop at this step */
 }
 
 /* ---- one clip: resample, cut, fade, write ---- */
@@ -171,10 +186,11 @@ typedef struct clip_job {
     dm_audio_write_params wp;
 } clip_job;
 
-/* Writes the clip planar (channels, length) at the model's rate to path. The
- * resulting duration is returned in *seconds. */
+/* Writes the clip planar (channels, length) at the model's rate to path (NULL:
+ * nothing written), with recipe r completed by the rate, frames and format of
+ * the file. The audio written is left in *out (the caller frees it). */
 static dm_status write_clip(const clip_job *job, const float *clip, const char *path,
-                            double *seconds, int64_t *clipped, dm_error *err)
+                            dm_recipe *r, dm_audio *out, int64_t *clipped, dm_error *err)
 {
     const dm_model_info *in = job->info;
     dm_audio src = {.data = (float *)clip, .channels = in->audio_channels, .frames = in->length,
@@ -207,12 +223,43 @@ static dm_status write_clip(const clip_job *job, const float *clip, const char *
             y[frames - fade + k] *= (float)(0.5 * (1.0 + cos(M_PI * (double)(k + 1) / fade)));
     }
     dm_audio_free(&res);
+    r->rate = cut.rate;
+    r->frames = frames;
+    snprintf(r->format, sizeof r->format, "%s", dm_sample_format_name(job->wp.format));
+    char comment[640];
+    dm_recipe_format(r, comment, sizeof comment);
     dm_audio_write_params wp = job->wp;
+    wp.comment = comment;
     wp.clipped = clipped;
-    st = dm_audio_write(path, &cut, &wp, err);
-    *seconds = (double)frames / cut.rate;
-    dm_audio_free(&cut);
-    return st;
+    *clipped = 0;
+    st = path ? dm_audio_write(path, &cut, &wp, err) : DM_OK;
+    if (st != DM_OK) {
+        dm_audio_free(&cut);
+        return st;
+    }
+    *out = cut;
+    return DM_OK;
+}
+
+/* Plays a planar clip on pl, opened on the first call; prints why not. */
+static int play_clip(dm_cli_player **pl, const dm_audio *a, const char *device)
+{
+    float *x = malloc((size_t)a->frames * (size_t)a->channels * sizeof *x);
+    if (!x) {
+        fprintf(stderr, "dmaudio sample: out of memory\n");
+        return -1;
+    }
+    for (int64_t k = 0; k < a->frames; k++)
+        for (int c = 0; c < a->channels; c++)
+            x[(size_t)k * a->channels + c] = a->data[(size_t)c * (size_t)a->frames + (size_t)k];
+    char err[512];
+    int r = !*pl ? dm_cli_player_open(pl, device, err, sizeof err) : 0;
+    if (r == 0)
+        r = dm_cli_player_write(*pl, x, a->channels, a->frames, a->rate, err, sizeof err);
+    free(x);
+    if (r != 0)
+        fprintf(stderr, "dmaudio sample: --play: %s\n", err);
+    return r ? -1 : 0;
 }
 
 static void print_json(const char *path, uint64_t seed, const char *cls, const char *sampler,
@@ -220,7 +267,10 @@ static void print_json(const char *path, uint64_t seed, const char *cls, const c
                        int channels, const dm_model_info *in)
 {
     printf("{\"path\": ");
-    dm_cli_json_string(stdout, path);
+    if (path)
+        dm_cli_json_string(stdout, path);
+    else
+        printf("null");
     printf(", \"seed\": %" PRIu64 ", \"class\": ", seed);
     if (cls)
         dm_cli_json_string(stdout, cls);
@@ -250,12 +300,13 @@ static int parse_options(int argc, char **argv, sample_opts *o)
         {"threads", required_argument, 0, 't'}, {"batch", required_argument, 0, 'b'},
         {"force", no_argument, 0, 'f'},         {"quiet", no_argument, 0, 'q'},
         {"json", no_argument, 0, OPT_JSON},     {"help", no_argument, 0, 'h'},
+        {"play", no_argument, 0, 'p'},          {"device", required_argument, 0, 'd'},
         {0, 0, 0, 0},
     };
     optind = 1;
     opterr = 0;
     int opt, idx;
-    while ((opt = getopt_long(argc, argv, ":m:o:n:s:c:g:l:r:t:b:fqh", longopts, &idx)) != -1) {
+    while ((opt = getopt_long(argc, argv, ":m:o:n:s:c:g:l:r:t:b:d:fpqh", longopts, &idx)) != -1) {
         int r = 0, fixed = 1;
         switch (opt) {
         case 'm': o->model = optarg, fixed = 0; break;
@@ -288,6 +339,8 @@ static int parse_options(int argc, char **argv, sample_opts *o)
         case 'f': o->force = 1, fixed = 0; break;
         case 'q': o->quiet = 1, fixed = 0; break;
         case OPT_JSON: o->json = 1, fixed = 0; break;
+        case 'p': o->play = 1, fixed = 0; break;
+        case 'd': o->device = optarg, fixed = 0; break;
         case 'h': puts(dm_sample_usage); return 1;
         case ':':
             fprintf(stderr, "dmaudio sample: option '%s' needs a value\n", argv[optind - 1]);
@@ -313,6 +366,18 @@ static int parse_options(int argc, char **argv, sample_opts *o)
                 o->fixed_name);
         return -1;
     }
+    if (o->device && !o->play) {
+        fprintf(stderr, "dmaudio sample: --device chooses where --play plays; add --play\n");
+        return -1;
+    }
+    if (o->device && !*o->device) {
+        fprintf(stderr, "dmaudio sample: --device: empty device name\n");
+        return -1;
+    }
+    if (!o->output) {
+        o->no_file = o->play;
+        o->output = DEFAULT_OUTPUT;
+    }
     if (!*o->output) {
         fprintf(stderr, "dmaudio sample: --output: empty file name\n");
         return -1;
@@ -323,7 +388,7 @@ static int parse_options(int argc, char **argv, sample_opts *o)
         fprintf(stderr, "dmaudio sample: %s: the output must end in .wav or .flac\n", o->output);
         return -1;
     }
-    if (ext && strcasecmp(ext, ".flac") == 0 && o->format == DM_SAMPLE_FLOAT) {
+    if (!o->no_file && ext && strcasecmp(ext, ".flac") == 0 && o->format == DM_SAMPLE_FLOAT) {
         fprintf(stderr, "dmaudio sample: --format float needs a .wav output (FLAC stores "
                         "integers)\n");
         return -1;
@@ -386,25 +451,32 @@ static int apply_recipe(sample_opts *o, const dm_model *m, int *cls, int64_t *wa
                 r.cls);
         return DM_EXIT_FAILURE;
     }
-    if (fi.rate < 1000 || fi.channels != in.audio_channels) {
+    /* rate, frames and format: the recipe's, else (an older recipe) the file's */
+    const int rate = r.rate ? r.rate : fi.rate;
+    if (rate < 1000 || fi.channels != in.audio_channels) {
         fprintf(stderr, "dmaudio sample: %s: %d Hz, %d channel(s) cannot come from this model "
-                        "(%d channel(s))\n", path, fi.rate, fi.channels, in.audio_channels);
+                        "(%d channel(s))\n", path, rate, fi.channels, in.audio_channels);
+        return DM_EXIT_FAILURE;
+    }
+    o->format = format_of(&fi);
+    if (r.format[0] && dm_sample_format_from_name(r.format, &o->format) != 0) {
+        fprintf(stderr, "dmaudio sample: %s: the recipe's sample format '%s' is unknown to this "
+                        "version\n", path, r.format);
         return DM_EXIT_FAILURE;
     }
     o->seed = r.seed, o->have_seed = 1;
     o->steps = r.steps;
     o->guidance = r.guidance;
     o->eta = r.eta;
-    o->rate = fi.rate;
-    o->format = format_of(&fi);
+    o->rate = rate;
     o->count = 1;
     const char *ext = extension(o->output);
-    if (o->format == DM_SAMPLE_FLOAT && ext && strcasecmp(ext, ".flac") == 0) {
+    if (!o->no_file && o->format == DM_SAMPLE_FLOAT && ext && strcasecmp(ext, ".flac") == 0) {
         fprintf(stderr, "dmaudio sample: %s holds float samples, which FLAC cannot store; write "
                         "a .wav\n", path);
         return DM_EXIT_FAILURE;
     }
-    *want_frames = fi.frames;
+    *want_frames = r.frames ? r.frames : fi.frames;
     return DM_EXIT_OK;
 }
 
@@ -413,7 +485,7 @@ static int apply_recipe(sample_opts *o, const dm_model *m, int *cls, int64_t *wa
 int cmd_sample(int argc, char **argv)
 {
     dm_sample_params defaults = dm_sample_default_params();
-    sample_opts o = {.output = "clip.wav", .count = 1, .sampler = defaults.sampler,
+    sample_opts o = {.count = 1, .sampler = defaults.sampler,
                      .guidance = defaults.guidance, .eta = defaults.eta, .length = -1,
                      .format = DM_SAMPLE_PCM_24};
     int r = parse_options(argc, argv, &o);
@@ -424,11 +496,12 @@ int cmd_sample(int argc, char **argv)
     if (!m)
         return DM_EXIT_FAILURE;
     const dm_model_info in = dm_model_get_info(m);
-    int status = DM_EXIT_FAILURE, cls = -1;
+    int status = DM_EXIT_FAILURE, cls = -1, written = 0;
     int64_t want_frames = 0; /* at the output rate; 0: the whole clip */
     char **paths = NULL;
     float *buf = NULL;
     dm_generator *gen = NULL;
+    dm_cli_player *player = NULL;
     dm_error err;
 
     if (o.recipe) {
@@ -498,6 +571,8 @@ int cmd_sample(int argc, char **argv)
             goto done;
         }
         struct stat sb;
+        if (o.no_file)
+            continue;
         if (!to_stdout && !o.force && lstat(name, &sb) == 0) {
             fprintf(stderr, "dmaudio sample: %s exists (use --force to overwrite it)\n", name);
             goto done;
@@ -505,8 +580,16 @@ int cmd_sample(int argc, char **argv)
         if (!to_stdout && i == 0 && folder_writable(name) != 0)
             goto done;
     }
+    if (o.play) { /* a wrong device is known before anything is generated or written */
+        char why[512];
+        if (dm_cli_check_device(o.device, why, sizeof why) != 0) {
+            fprintf(stderr, "dmaudio sample: --play: %s\n", why);
+            goto done;
+        }
+    }
     if (to_stdout)
         signal(SIGPIPE, SIG_IGN); /* a closed pipe is a write error, not a silent death */
+    dm_cli_catch_signals(); /* Ctrl-C: the clips written are complete, no other is started */
 
     if (!o.quiet) {
         char seeds[64];
@@ -536,8 +619,6 @@ int cmd_sample(int argc, char **argv)
                     .wp = dm_audio_write_default_params()};
     job.wp.format = o.format;
     job.wp.title = "dmaudio sample";
-    char comment[512];
-    job.wp.comment = comment;
     dm_recipe recipe;
     memset(&recipe, 0, sizeof recipe);
     snprintf(recipe.model, sizeof recipe.model, "%s", in.name);
@@ -566,41 +647,70 @@ int cmd_sample(int argc, char **argv)
         p.seed = o.seed + (uint64_t)b0;
         p.progress = on_step;
         p.progress_user_data = &prog;
+        if (dm_cli_signal() || dm_cli_play_interrupted()) /* the player re-raises its Ctrl-C */
+            goto done;
         if (dm_generate(gen, &p, nb, buf, &err) != DM_OK) {
             dm_cli_progress_end(&prog.bar);
-            fprintf(stderr, "dmaudio sample: %s\n", err.message);
+            if (!dm_cli_signal() && !dm_cli_play_interrupted())
+                fprintf(stderr, "dmaudio sample: %s\n", err.message);
             goto done;
         }
         prog.done += o.steps;
         for (int k = 0; k < nb; k++) {
             const int i = b0 + k;
             recipe.seed = o.seed + (uint64_t)i;
-            dm_recipe_format(&recipe, comment, sizeof comment);
-            double seconds = 0;
+            const char *path = o.no_file ? NULL : paths[i];
+            dm_audio clip;
             int64_t clipped = 0;
-            if (write_clip(&job, buf + (size_t)k * item, paths[i], &seconds, &clipped, &err) !=
+            if (write_clip(&job, buf + (size_t)k * item, path, &recipe, &clip, &clipped, &err) !=
                 DM_OK) {
                 dm_cli_progress_end(&prog.bar);
                 fprintf(stderr, "dmaudio sample: %s\n", err.message);
                 goto done;
             }
+            written += path != NULL;
+            const double seconds = (double)clip.frames / clip.rate;
             if (!o.quiet) {
                 dm_cli_progress_end(&prog.bar);
-                if (!to_stdout)
+                if (path && !to_stdout)
                     fprintf(stderr, "dmaudio sample: wrote %s (seed %" PRIu64 ", %.3f s, %d Hz)\n",
-                            paths[i], recipe.seed, seconds, o.rate);
+                            path, recipe.seed, seconds, o.rate);
                 if (clipped > 0)
                     fprintf(stderr, "dmaudio sample: %s: %" PRId64 " samples beyond full scale "
-                                    "were clipped\n", paths[i], clipped);
+                                    "were clipped\n", path, clipped);
             }
             if (o.json)
-                print_json(paths[i], recipe.seed, cls >= 0 ? recipe.cls : NULL, recipe.sampler,
+                print_json(path, recipe.seed, cls >= 0 ? recipe.cls : NULL, recipe.sampler,
                            o.steps, o.guidance, o.eta, seconds, o.rate, in.audio_channels, &in);
+            if (o.play) {
+                if (!o.quiet)
+                    fprintf(stderr, "dmaudio sample: playing seed %" PRIu64 " (%.3f s)\n",
+                            recipe.seed, seconds);
+                if (play_clip(&player, &clip, o.device) != 0) {
+                    dm_audio_free(&clip);
+                    goto done;
+                }
+            }
+            dm_audio_free(&clip);
         }
     }
     dm_cli_progress_end(&prog.bar);
     status = DM_EXIT_OK;
 done:
+    if (player) { /* waits for the end of the last clip; re-raises a Ctrl-C */
+        char why[512];
+        if (dm_cli_player_close(player, status == DM_EXIT_OK, why, sizeof why) != 0 &&
+            status == DM_EXIT_OK) {
+            fprintf(stderr, "dmaudio sample: --play: %s\n", why);
+            status = DM_EXIT_FAILURE;
+        }
+    }
+    if (dm_cli_signal()) {
+        char what[96];
+        snprintf(what, sizeof what, "%d of %d clip%s written, each complete", written, o.count,
+                 o.count > 1 ? "s" : "");
+        status = dm_cli_stopped("sample", o.no_file ? "nothing written" : what);
+    }
     if (paths)
         for (int i = 0; i < o.count; i++)
             free(paths[i]);

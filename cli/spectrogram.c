@@ -240,6 +240,16 @@ static void draw(image *im, const layout *L, const float *pw, int bins, int fram
 
 /* ---- PNG, atomically ---- */
 
+/* libpng's messages go into the one-line error (its default prints to stderr). */
+static void png_on_error(png_structp png, png_const_charp msg)
+{
+    char *buf = png_get_error_ptr(png);
+    snprintf(buf, 128, "%s", msg);
+    png_longjmp(png, 1);
+}
+
+static void png_on_warning(png_structp png, png_const_charp msg) { (void)png, (void)msg; }
+
 static int write_png(const char *path, const image *im, const char *title, char *why, size_t n)
 {
     char tmp[PATH_MAX];
@@ -262,7 +272,9 @@ static int write_png(const char *path, const image *im, const char *title, char 
         unlink(tmp);
         return -1;
     }
-    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+    char png_msg[128] = "libpng error";
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, png_msg, png_on_error,
+                                              png_on_warning);
     png_infop info = png ? png_create_info_struct(png) : NULL;
     png_bytep *volatile rows = NULL;
     if (!png || !info) {
@@ -270,7 +282,7 @@ static int write_png(const char *path, const image *im, const char *title, char 
         goto fail;
     }
     if (setjmp(png_jmpbuf(png))) {
-        snprintf(why, n, "cannot write it (%s)", errno ? strerror(errno) : "libpng error");
+        snprintf(why, n, "cannot write it (%s)", errno ? strerror(errno) : png_msg);
         goto fail;
     }
     rows = malloc((size_t)im->h * sizeof *rows);

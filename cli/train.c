@@ -41,7 +41,8 @@ const char dm_train_usage[] =
     "  -l, --length SAMPLES      clip length, rounded up to a multiple of the factors'\n"
     "                            product [the longest file, at most 65536]\n"
     "      --seconds SEC         the clip length in seconds instead\n"
-    "      --steps N             training steps (the total, also when resuming) [10000]\n"
+    "      --steps N             training steps (the total, also when resuming) [10000;\n"
+    "                            when resuming, the checkpoint's]\n"
     "  -b, --batch N             clips per step [16]\n"
     "      --lr X                peak learning rate (AdamW, cosine decay) [3e-4]\n"
     "      --warmup N            learning-rate warm-up steps [min(100, steps/10)]\n"
@@ -64,6 +65,8 @@ const char dm_train_usage[] =
     "  -t, --threads N           threads, 0 = all cores [0]\n"
     "  -f, --force               start over even if MODEL or the checkpoint exists\n"
     "  -q, --quiet               no progress and no message\n"
+    "      --json                at the end, one JSON object on stdout: model,\n"
+    "                            checkpoint, step, steps, loss, seconds, stopped\n"
     "  -h, --help                show this help\n"
     "\n"
     "Exit status: 0 done (or --max-time reached), 1 error, 2 usage error, 130 after\n"
@@ -73,33 +76,12 @@ const char dm_train_usage[] =
 #define CHECKPOINT_STEPS 500
 #define CHECKPOINT_SECONDS 600.0
 
-/* Set by the signal handler, read by the training loop: the only thing the
- * handler does. */
-static volatile sig_atomic_t stop_signal = 0;
-
-static void on_signal(int sig) { stop_signal = sig; }
-
-/* A signal ignored on entry stays ignored (a background job of a shell
- * without job control ignores SIGINT, as nohup does SIGHUP). */
-static void install_handlers(void)
-{
-    struct sigaction sa, old;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESETHAND; /* a second Ctrl-C stops at once */
-    const int sigs[] = {SIGINT, SIGTERM};
-    for (int i = 0; i < 2; i++)
-        if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN)
-            sigaction(sigs[i], &sa, NULL);
-}
-
 enum {
     OPT_PRESET = 256, OPT_CHANNELS, OPT_FACTORS, OPT_ATTENTION, OPT_BLOCKS, OPT_KERNEL,
     OPT_GROUPS, OPT_HEADS, OPT_REPR, OPT_SECONDS, OPT_STEPS, OPT_LR, OPT_WARMUP, OPT_SCHEDULE,
     OPT_PREDICTION, OPT_DATA_SCALE, OPT_EMA, OPT_MIN_SNR, OPT_CLASS_DROPOUT, OPT_NAME,
     OPT_MAX_TIME, OPT_CHECKPOINT, OPT_CHECKPOINT_EVERY, OPT_RESUME, OPT_FLOAT16, OPT_N_FFT,
-    OPT_HOP,
+    OPT_HOP, OPT_JSON,
 };
 
 typedef struct train_opts {
@@ -113,7 +95,7 @@ typedef struct train_opts {
     dm_schedule_kind schedule;
     dm_prediction prediction;
     uint64_t seed;
-    int resume, float16, force, quiet;
+    int resume, float16, force, quiet, json, steps_given;
     char fixed[256];              /* options a --resume keeps from the checkpoint */
 } train_opts;
 
@@ -189,6 +171,7 @@ static int parse_options(int argc, char **argv, train_opts *o)
         {"threads", required_argument, 0, 't'},
         {"force", no_argument, 0, 'f'},
         {"quiet", no_argument, 0, 'q'},
+        {"json", no_argument, 0, OPT_JSON},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -246,6 +229,7 @@ static int parse_options(int argc, char **argv, train_opts *o)
         case OPT_SECONDS: r = dm_cli_double("--seconds", optarg, 1e-3, 600, &o->seconds); break;
         case OPT_STEPS:
             r = dm_cli_int("--steps", optarg, 1, 1000000000, &o->steps), fixed = 0;
+            o->steps_given = 1;
             break;
         case 'b': r = dm_cli_int("--batch", optarg, 1, 1024, &o->batch); break;
         case OPT_LR: r = dm_cli_double("--lr", optarg, 1e-9, 1, &o->lr); break;
@@ -290,6 +274,7 @@ static int parse_options(int argc, char **argv, train_opts *o)
         case 't': r = dm_cli_int("--threads", optarg, 0, 1024, &o->threads), fixed = 0; break;
         case 'f': o->force = 1, fixed = 0; break;
         case 'q': o->quiet = 1, fixed = 0; break;
+        case OPT_JSON: o->json = 1, fixed = 0; break;
         case 'h': puts(dm_train_usage); return 1;
         case ':':
             fprintf(stderr, "dmaudio train: option '%s' needs a value\n", argv[optind - 1]);
@@ -452,7 +437,7 @@ static int on_file(int done, int total, const char *path, void *user_data)
     (void)path;
     load_progress *p = user_data;
     dm_cli_progress_update(&p->bar, done, total);
-    return stop_signal != 0; /* Ctrl-C while loading: stop, nothing to save yet */
+    return dm_cli_signal() != 0; /* Ctrl-C while loading: stop, nothing to save yet */
 }
 
 /* 0.5 / RMS of every sample of the dataset, clamped to 0.1..100. */
@@ -771,7 +756,7 @@ int cmd_train(int argc, char **argv)
         }
     }
 
-    install_handlers();
+    dm_cli_catch_signals();
     dm_trainer *t = NULL;
     dm_dataset *ds = NULL;
     dm_error err;
@@ -782,21 +767,34 @@ int cmd_train(int argc, char **argv)
             goto done;
         }
         const dm_model_info in = dm_model_get_info(dm_trainer_model(t));
-        if (!o.quiet)
+        const dm_train_params tp = dm_trainer_get_params(t);
+        if (!o.steps_given)
+            o.steps = tp.total_steps;
+        o.batch = tp.batch;
+        if (!o.quiet) {
             fprintf(stderr, "dmaudio train: resuming '%s' from %s at step %" PRId64 "\n",
                     in.name, ckpt, dm_trainer_step_count(t));
+            fprintf(stderr, "dmaudio train: the checkpoint's settings: %d steps, batch %d, lr %g "
+                            "(warm-up %d), ema %g, class dropout %g, min-snr %g, seed %" PRIu64
+                            "\n", tp.total_steps, tp.batch, tp.lr, tp.warmup_steps, tp.ema_decay,
+                    tp.class_dropout, tp.min_snr_gamma, tp.seed);
+        }
+        if (!o.quiet && o.steps > tp.total_steps)
+            fprintf(stderr, "dmaudio train: --steps %d goes past the checkpoint's learning-rate "
+                            "schedule (%d steps): the steps after it use its final rate %g\n",
+                    o.steps, tp.total_steps, tp.lr * tp.min_lr_ratio);
         if (!o.quiet && o.fixed[0])
             fprintf(stderr, "dmaudio train: ignoring %s: a resumed run keeps the checkpoint's "
                             "architecture and training settings\n", o.fixed);
         r = load_data(&o, o.rate ? o.rate : in.sample_rate, in.audio_channels, &ds);
         if (r != 0) {
-            status = r == -2 ? 128 + stop_signal : DM_EXIT_FAILURE;
+            status = r == -2 ? 128 + dm_cli_signal() : DM_EXIT_FAILURE;
             goto done;
         }
     } else {
         r = load_data(&o, o.rate, 1, &ds);
         if (r != 0) {
-            status = r == -2 ? 128 + stop_signal : DM_EXIT_FAILURE;
+            status = r == -2 ? 128 + dm_cli_signal() : DM_EXIT_FAILURE;
             goto done;
         }
         if ((status = new_trainer(&o, ds, &t)) != DM_EXIT_OK)
@@ -814,7 +812,7 @@ int cmd_train(int argc, char **argv)
     const char *stopped = NULL; /* why the loop ended early */
     int64_t step = first;
     while (step < total) {
-        if (stop_signal) {
+        if (dm_cli_signal()) {
             stopped = "signal";
             break;
         }
@@ -840,10 +838,8 @@ int cmd_train(int argc, char **argv)
         const double now = dm_cli_now();
         const double rate = (double)(step - first) / fmax(now - loop_start, 1e-9);
         if (!o.quiet) {
-            /* a resumed run's batch size is in the checkpoint, which the API does not
-             * show: it reports steps/s */
-            const double speed = o.resume ? rate : rate * o.batch;
-            const char *unit = o.resume ? "steps/s" : "samples/s";
+            const double speed = rate * o.batch; /* a resumed run's: the checkpoint's */
+            const char *unit = "samples/s";
             char eta[32];
             format_duration((double)(total - step) / fmax(rate, 1e-9), eta, sizeof eta);
             const double shown = loss_ema / (1.0 - pow(0.9, ema_n)); /* bias-corrected */
@@ -881,8 +877,27 @@ int cmd_train(int argc, char **argv)
         fprintf(stderr, "\r\033[K");
     if (save_all(&o, t, ckpt) != 0)
         goto done;
+    if (o.json) {
+        printf("{\"model\": ");
+        dm_cli_json_string(stdout, o.output);
+        printf(", \"checkpoint\": ");
+        dm_cli_json_string(stdout, ckpt);
+        printf(", \"step\": %" PRId64 ", \"steps\": %" PRId64 ", \"loss\": ", step, total);
+        if (ema_n > 0)
+            printf("%.9g", loss_ema / (1.0 - pow(0.9, ema_n)));
+        else
+            printf("null");
+        printf(", \"seconds\": %.3f, \"stopped\": ", dm_cli_now() - start);
+        if (stopped && strcmp(stopped, "signal") == 0)
+            printf("\"%s\"}\n", dm_cli_signal() == SIGTERM ? "SIGTERM" : "SIGINT");
+        else if (stopped)
+            printf("\"max-time\"}\n");
+        else
+            printf("null}\n");
+        fflush(stdout);
+    }
     if (stopped && strcmp(stopped, "signal") == 0) {
-        int sig = stop_signal;
+        int sig = dm_cli_signal();
         fprintf(stderr, "dmaudio train: stopped by %s at step %" PRId64 "/%" PRId64 "; saved %s "
                         "and %s (continue with --resume)\n",
                 sig == SIGTERM ? "SIGTERM" : "Ctrl-C (SIGINT)", step, total, ckpt, o.output);

@@ -126,6 +126,7 @@ int cmd_variation(int argc, char **argv)
     dm_edit_progress prog = {.done = 0};
     const int per = dm_edit_steps_taken(&o, strength);
     prog.total = ((o.count + batch - 1) / batch) * per;
+    dm_cli_catch_signals();
     dm_cli_progress_begin(&prog.bar, "variation", o.quiet);
     for (int b0 = 0; b0 < o.count; b0 += batch) {
         const int nb = o.count - b0 < batch ? o.count - b0 : batch;
@@ -136,7 +137,10 @@ int cmd_variation(int argc, char **argv)
         p.strength = strength;
         if (dm_generate(gen, &p, nb, out, &err) != DM_OK) {
             dm_cli_progress_end(&prog.bar);
-            fprintf(stderr, "dmaudio variation: %s\n", err.message);
+            if (dm_cli_signal())
+                status = dm_cli_stopped("variation", "the files written so far are complete");
+            else
+                fprintf(stderr, "dmaudio variation: %s\n", err.message);
             goto done;
         }
         prog.done += per;

@@ -2,36 +2,12 @@
 # The dmaudio command's front door: --help, --version, exit statuses and
 # messages for unknown subcommands and bad options. Prints TAP.
 # Usage: DMAUDIO=build/dmaudio tests/test_cli.sh
-set -u
-DMAUDIO=${DMAUDIO:-build/dmaudio}
-n=0
-fails=0
-out=$(mktemp) err=$(mktemp)
-trap 'rm -f "$out" "$err"' EXIT
-
-# check NAME EXPECTED_STATUS STDOUT_PATTERN STDERR_PATTERN -- COMMAND...
-check() {
-    local name=$1 want=$2 pout=$3 perr=$4
-    shift 5
-    n=$((n + 1))
-    "$@" >"$out" 2>"$err"
-    local got=$?
-    local why=""
-    [ "$got" -eq "$want" ] || why="exit status $got, expected $want"
-    [ -z "$why" ] && [ -n "$pout" ] && ! grep -qE -- "$pout" "$out" && why="stdout lacks /$pout/"
-    [ -z "$why" ] && [ -n "$perr" ] && ! grep -qE -- "$perr" "$err" && why="stderr lacks /$perr/"
-    if [ -z "$why" ]; then
-        echo "ok $n - $name"
-    else
-        echo "not ok $n - $name: $why"
-        sed 's/^/#   stdout: /' "$out" | head -5
-        sed 's/^/#   stderr: /' "$err" | head -5
-        fails=$((fails + 1))
-    fi
-}
+. "$(dirname "${BASH_SOURCE[0]}")/cli_lib.sh"
+cli_tmpdir cli
 
 check "--help lists the subcommands" 0 '^usage: dmaudio' '' -- "$DMAUDIO" --help
 check "--help names every subcommand" 0 '^  arch ' '' -- "$DMAUDIO" --help
+check "--help states the exit statuses" 0 '^Exit status: 0 success, 1 runtime error, 2 usage error' '' -- "$DMAUDIO" --help
 check "--version prints the version" 0 '^dmaudio [0-9]+\.[0-9]+\.[0-9]+ \(libdmaudio [0-9.]+\)$' '' -- "$DMAUDIO" --version
 check "version subcommand" 0 '^dmaudio [0-9]' '' -- "$DMAUDIO" version
 check "no arguments is a usage error" 2 '' '^usage: dmaudio' -- "$DMAUDIO"
@@ -61,5 +37,4 @@ else
     fails=$((fails + 1))
 fi
 
-echo "1..$n"
-[ "$fails" -eq 0 ]
+cli_done

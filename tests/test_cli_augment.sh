@@ -6,58 +6,16 @@
 # split in 3 shards, or run with 2 jobs. Then bad input: exit status, message,
 # nothing half-written.
 # Prints TAP. Usage: DMAUDIO=build/dmaudio tests/test_cli_augment.sh
-set -u
-DMAUDIO=${DMAUDIO:-build/dmaudio}
-case $DMAUDIO in /*) ;; *) DMAUDIO=$PWD/$DMAUDIO ;; esac
-D=$DMAUDIO
-n=0
-fails=0
+. "$(dirname "${BASH_SOURCE[0]}")/cli_lib.sh"
 # Every output is fsync'd (file, folder, manifest line): without a TMPDIR of its
 # own choosing, the test runs in memory when it can, 2-3 times faster.
 base=${TMPDIR:-/tmp}
 [ -z "${TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ] && base=/dev/shm
-tmp=$(mktemp -d "$base/dmaudio-augment.XXXXXX") || exit 1
+cli_tmpdir augment "$base"
 bg=
-cleanup() {
-    [ -n "$bg" ] && kill -KILL "$bg" 2>/dev/null
-    chmod -R u+w "$tmp" 2>/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-cd "$tmp" || exit 1
-out=$tmp/.out err=$tmp/.err
-T="--threads 1"
 # the options of every run below: 2 variations a file, 4 sampler steps
 A="-m m.dmm -k 2 --steps 4 $T"
 
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() {
-    n=$((n + 1))
-    echo "not ok $n - $1: $2"
-    [ -s "$out" ] && sed 's/^/#   stdout: /' "$out" | head -5
-    [ -s "$err" ] && sed 's/^/#   stderr: /' "$err" | head -5
-    fails=$((fails + 1))
-}
-# check NAME EXPECTED_STATUS STDOUT_PATTERN STDERR_PATTERN -- COMMAND...
-check() {
-    local name=$1 want=$2 pout=$3 perr=$4
-    shift 5
-    "$@" >"$out" 2>"$err"
-    local got=$? why=
-    [ "$got" -eq "$want" ] || why="exit status $got, expected $want"
-    [ -z "$why" ] && [ -n "$pout" ] && ! grep -qE -- "$pout" "$out" && why="stdout lacks /$pout/"
-    [ -z "$why" ] && [ -n "$perr" ] && ! grep -qE -- "$perr" "$err" && why="stderr lacks /$perr/"
-    if [ -z "$why" ]; then ok "$name"; else not_ok "$name" "$why"; fi
-}
-assert() {
-    local name=$1
-    shift
-    if "$@"; then ok "$name"; else not_ok "$name" "failed: $*"; fi
-}
-json() { # json FILE KEY: a value of `dmaudio info --json FILE`
-    "$D" info --json "$1" 2>/dev/null | grep -oE "\"$2\": (\"[^\"]*\"|[-0-9.e+]+|null)" | head -1 |
-        sed -E "s/^\"$2\": \"?//; s/\"$//"
-}
 # every file under DIR (hidden ones too) with its MD5, by relative path
 sums() { (cd "$1" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 md5sum); }
 wavs() { find "$1" -name '*.wav' | wc -l; }
@@ -281,5 +239,4 @@ else
 fi
 check "augment --help shows the defaults" 0 '--per-file K +variations of each sound \[4\]' '' -- "$D" augment --help
 
-echo "1..$n"
-[ "$fails" -eq 0 ]
+cli_done

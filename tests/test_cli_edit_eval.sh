@@ -6,43 +6,10 @@
 # recipes, JSON, PNG headers; and on bad input: exit status, a message naming the file, no
 # file left behind or overwritten.
 # Prints TAP. Usage: DMAUDIO=build/dmaudio tests/test_cli_edit_eval.sh
-set -u
-DMAUDIO=${DMAUDIO:-build/dmaudio}
-case $DMAUDIO in /*) ;; *) DMAUDIO=$PWD/$DMAUDIO ;; esac
-D=$DMAUDIO
-n=0
-fails=0
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/dmaudio-cli-ee.XXXXXX") || exit 1
-trap 'rm -rf "$tmp"' EXIT
-cd "$tmp" || exit 1
-out=$tmp/.out err=$tmp/.err
-T="--threads 1" # results do not depend on it; one thread is fastest on a busy machine
+. "$(dirname "${BASH_SOURCE[0]}")/cli_lib.sh"
+cli_tmpdir cli-ee
+bg=
 
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() {
-    n=$((n + 1))
-    echo "not ok $n - $1: $2"
-    [ -s "$out" ] && sed 's/^/#   stdout: /' "$out" | head -5
-    [ -s "$err" ] && sed 's/^/#   stderr: /' "$err" | head -5
-    fails=$((fails + 1))
-}
-# check NAME EXPECTED_STATUS STDOUT_PATTERN STDERR_PATTERN -- COMMAND...
-check() {
-    local name=$1 want=$2 pout=$3 perr=$4
-    shift 5
-    "$@" >"$out" 2>"$err"
-    local got=$? why=
-    [ "$got" -eq "$want" ] || why="exit status $got, expected $want"
-    [ -z "$why" ] && [ -n "$pout" ] && ! grep -qE -- "$pout" "$out" && why="stdout lacks /$pout/"
-    [ -z "$why" ] && [ -n "$perr" ] && ! grep -qE -- "$perr" "$err" && why="stderr lacks /$perr/"
-    if [ -z "$why" ]; then ok "$name"; else not_ok "$name" "$why"; fi
-}
-# assert NAME COMMAND... (passes when the command succeeds)
-assert() {
-    local name=$1
-    shift
-    if "$@"; then ok "$name"; else not_ok "$name" "failed: $*"; fi
-}
 # info FILE KEY: a number or string value of `dmaudio info --json FILE`
 info() {
     "$D" info --json "$1" 2>/dev/null | grep -oE "\"$2\": (\"[^\"]*\"|[-0-9.e+]+|null)" | head -1 |
@@ -121,6 +88,7 @@ check "variation again with the same seed" 0 '' '' -- \
     "$D" variation "$in" -o again.wav --seed 6 $S -q
 assert "variation: the same seed gives the same audio" \
     [ "$(info again.wav audio_crc)" = "$(info var-002.wav audio_crc)" ]
+assert "variation: ... and byte-identical files" cmp -s again.wav var-002.wav
 samples "$in" >in.txt
 check "variation --strength 0.05" 0 '' '' -- \
     "$D" variation "$in" -o near.wav --strength 0.05 --seed 1 $S -q
@@ -144,6 +112,21 @@ check "variation --json" 0 '^\{"path": "j.wav", "mode": "variation"' '' -- \
     "$D" variation "$in" -o j.wav --seed 1 --json -q $S
 assert "variation: the JSON parses" valid_json "$out"
 
+# SIGTERM (or Ctrl-C) during variation -n 300: stops at a step, the files written are complete
+mkdir int
+stop_when TERM 'wrote int/v-001.wav' "$D" variation "$in" -o int/v.wav -n 300 --batch 1 --seed 1 $S
+if [ $st -eq 143 ] && grep -q '^dmaudio variation: stopped by SIGTERM; the files written so far are complete$' "$err"; then
+    ok "SIGTERM during variation: exit 143, a message"
+else
+    not_ok "SIGTERM during variation" "exit status $st, expected 143"
+fi
+int_ok() {
+    local k=$(ls -A int | wc -l)
+    [ "$k" -ge 1 ] && [ "$k" -lt 300 ] && [ "$(ls int | grep -c '^v-...\.wav$')" -eq "$k" ] || return 1
+    for f in int/*.wav; do [ "$(info "$f" frames)" = 512 ] || return 1; done
+}
+assert "... every file there is complete, no temporary file" int_ok
+
 # ---- inpaint ----
 check "inpaint 0.02..0.04 s" 0 '' 'wrote inp.wav' -- \
     "$D" inpaint "$in" --from 0.02 --to 0.04 -o inp.wav --seed 3 $S
@@ -157,9 +140,15 @@ assert "inpaint: the samples after --to are the input's exactly" \
 assert "inpaint: the region itself is regenerated" \
     differ <(sed -n '161,320p' in.txt) <(sed -n '161,320p' inp.txt)
 assert "inpaint: the recipe says mode=inpaint" grep -q 'mode=inpaint' <("$D" info inp.wav)
+"$D" inpaint "$in" --from 0.02 --to 0.04 -o inp2.wav --seed 3 $S -q
+assert "inpaint: the same seed gives a byte-identical file" cmp -s inp.wav inp2.wav
+"$D" inpaint "$in" --from 0.02 --to 0.04 -o inp3.wav --seed 4 $S -q
+assert "inpaint: another seed gives other audio" [ "$(info inp3.wav audio_crc)" != "$(info inp.wav audio_crc)" ]
 check "inpaint past the end continues the sound" 0 '' 'continuing past the end' -- \
     "$D" inpaint "$in" --from 0.05 --to 0.1 -o cont.wav --seed 3 $S
 assert "inpaint: a continuation lasts until --to (800 samples)" [ "$(info cont.wav frames)" = 800 ]
+assert "inpaint: the recipe holds what was written (8000 Hz, 800 frames, pcm24)" \
+    grep -q 'mode=inpaint .* rate=8000 frames=800 format=pcm24$' <("$D" info cont.wav)
 samples cont.wav >cont.txt
 assert "inpaint: a continuation keeps the input's first 0.05 s exactly" \
     cmp -s <(sed -n '1,400p' in.txt) <(sed -n '1,400p' cont.txt)
@@ -175,6 +164,9 @@ assert "interpolate: the first frame is sample --seed A" \
     [ "$(info itp-001.wav audio_crc)" = "$(info a.wav audio_crc)" ]
 assert "interpolate: the last frame is sample --seed B" \
     [ "$(info itp-004.wav audio_crc)" = "$(info b.wav audio_crc)" ]
+check "interpolate again, same options" 0 '' '' -- "$D" interpolate --seed 11 --seed 12 --frames 4 -o itq.wav $S -q
+same_frames() { for k in 1 2 3 4; do cmp -s itp-00$k.wav itq-00$k.wav || return 1; done; }
+assert "interpolate: byte-identical frames" same_frames
 assert "interpolate: a middle frame is neither" \
     [ "$(info itp-002.wav audio_crc)" != "$(info a.wav audio_crc)" ]
 
@@ -208,6 +200,13 @@ check "eval --elbo --json" 0 '"bits_per_sample": [0-9.]+, "std_err": [0-9.]' '' 
     "$D" eval --elbo m.dmm ref --timesteps 10 --json $T
 assert "eval --elbo: the JSON parses" valid_json "$out"
 bps=$(grep -oE '"bits_per_sample": [0-9.e+-]+' "$out" | head -1 | sed 's/.*: //')
+check "eval --elbo -m MODEL DATA_DIR" 0 '"model": "m.dmm", .*"bits_per_sample": [0-9.]+' '' -- \
+    "$D" eval --elbo -m m.dmm ref --timesteps 10 --json $T
+bps_m=$(grep -oE '"bits_per_sample": [0-9.e+-]+' "$out" | head -1 | sed 's/.*: //')
+assert "eval --elbo: -m gives the same bound as the MODEL argument ($bps_m)" [ "$bps_m" = "$bps" ]
+check "eval --elbo DATA_DIR uses \$DMAUDIO_MODEL" 0 '"model": "m.dmm", ' '' -- \
+    env DMAUDIO_MODEL=m.dmm "$D" eval --elbo ref --timesteps 10 --json $T
+check "info -m MODEL" 0 '^model +m$' '' -- "$D" info -m m.dmm
 assert "eval --elbo: a plausible bound (0 < bits < 40)" \
     awk -v b="$bps" 'BEGIN { exit !(b > 0 && b < 40) }'
 
@@ -217,6 +216,8 @@ assert "spectrogram: the PNG signature" \
     [ "$(od -An -t x1 -N 8 spec.png | tr -d ' \n')" = 89504e470d0a1a0a ]
 assert "spectrogram: IHDR says 320 x 160" \
     [ "$(od -An -t x1 -j 12 -N 12 spec.png | tr -d ' \n')" = 4948445200000140000000a0 ]
+"$D" spectrogram "$in" -o spec2.png -W 320 -H 160 -q
+assert "spectrogram: the same input and options -> a byte-identical PNG" cmp -s spec.png spec2.png
 check "spectrogram of a long white noise, default size" 0 '' '' -- \
     "$D" spectrogram white/w1.wav -o w.png -q
 assert "spectrogram: default 800 x 400" \
@@ -269,11 +270,17 @@ check "interpolate: a third seed" 2 '' 'more than twice' -- \
     "$D" interpolate --seed 1 --seed 2 --seed 3 --frames 3 -o x.wav $S
 check "eval: one folder" 2 '' 'two arguments are needed' -- "$D" eval ref
 check "eval: --timesteps without --elbo" 2 '' 'need --elbo' -- "$D" eval ref ref --timesteps 4
+check "eval: -m without --elbo" 2 '' '-m, --timesteps and --bits need --elbo' -- "$D" eval -m m.dmm ref ref
+check "eval --elbo: the model twice" 2 '' 'the model is given twice \(-m m.dmm and .m.dmm.\)' -- \
+    "$D" eval --elbo -m m.dmm m.dmm ref
+check "eval --elbo -m without DATA_DIR" 2 '' 'no DATA_DIR given' -- "$D" eval --elbo -m m.dmm
+check "info: -m and a file" 2 '' 'one file at a time' -- "$D" info -m m.dmm "$in"
+check "info -m on a file that is not a model: exit 1 naming it" 1 '' "^dmaudio info: $in: bad magic" -- \
+    "$D" info -m "$in"
 check "spectrogram: not a .png" 2 '' 'must end in \.png' -- "$D" spectrogram "$in" -o x.jpg
 check "spectrogram: --width too small" 2 '' "--width: '10' is not an integer" -- \
     "$D" spectrogram "$in" -o x.png --width 10
 check "help variation" 0 'usage: dmaudio variation IN -o OUT' '' -- "$D" help variation
 check "help eval" 0 'dmaudio eval --elbo MODEL DATA_DIR' '' -- "$D" help eval
 
-echo "1..$n"
-[ "$fails" -eq 0 ]
+cli_done

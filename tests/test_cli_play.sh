@@ -6,49 +6,14 @@
 #   dmtest16  the same through a "plug" that converts to 16-bit integers.
 # The samples that arrive are compared with the file played.
 # Prints TAP. Usage: DMAUDIO=build/dmaudio tests/test_cli_play.sh
-set -u
-DMAUDIO=${DMAUDIO:-build/dmaudio}
-case $DMAUDIO in /*) ;; *) DMAUDIO=$PWD/$DMAUDIO ;; esac
-D=$DMAUDIO
+. "$(dirname "${BASH_SOURCE[0]}")/cli_lib.sh"
 alsa_conf=/usr/share/alsa/alsa.conf
 if [ ! -f $alsa_conf ]; then
     echo "1..0 # SKIP no $alsa_conf (Debian: libasound2-data)"
     exit 0
 fi
-n=0
-fails=0
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/dmaudio-play.XXXXXX") || exit 1
-trap 'rm -rf "$tmp"' EXIT
-cd "$tmp" || exit 1
-out=$tmp/.out err=$tmp/.err
+cli_tmpdir play
 
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() {
-    n=$((n + 1))
-    echo "not ok $n - $1: $2"
-    [ -s "$out" ] && sed 's/^/#   stdout: /' "$out" | head -5
-    [ -s "$err" ] && sed 's/^/#   stderr: /' "$err" | head -5
-    fails=$((fails + 1))
-}
-check() { # check NAME EXPECTED_STATUS STDOUT_PATTERN STDERR_PATTERN -- COMMAND...
-    local name=$1 want=$2 pout=$3 perr=$4
-    shift 5
-    "$@" >"$out" 2>"$err"
-    local got=$? why=
-    [ "$got" -eq "$want" ] || why="exit status $got, expected $want"
-    [ -z "$why" ] && [ -n "$pout" ] && ! grep -qE -- "$pout" "$out" && why="stdout lacks /$pout/"
-    [ -z "$why" ] && [ -n "$perr" ] && ! grep -qE -- "$perr" "$err" && why="stderr lacks /$perr/"
-    if [ -z "$why" ]; then ok "$name"; else not_ok "$name" "$why"; fi
-}
-assert() {
-    local name=$1
-    shift
-    if "$@"; then ok "$name"; else not_ok "$name" "failed: $*"; fi
-}
-json() { # json FILE KEY: a value of `dmaudio info --json FILE`
-    "$D" info --json "$1" 2>/dev/null | grep -oE "\"$2\": (\"[^\"]*\"|[-0-9.e+]+|null)" | head -1 |
-        sed -E "s/^\"$2\": \"?//; s/\"$//"
-}
 # CRC-32 of a file's bytes (gzip's trailer), as `dmaudio info` prints audio_crc
 crc32() { gzip -c | tail -c 8 | head -c 4 | od -An -tx4 | tr -d ' \n'; }
 size() { if [ -f "$1" ]; then wc -c <"$1"; else echo 0; fi; }
@@ -124,6 +89,41 @@ check "DMAUDIO_DEVICE chooses the device" 0 '' '' -- env DMAUDIO_DEVICE=dmtest16
 assert "... plays on that device" [ "$(size played16.raw)" -eq 8000 ]
 check "a unique part of a name is enough (any case)" 0 '' 'on dmtest16file$' -- "$D" play -d 16FILE $a
 
+# ---- sample --play: the generated clip arrives ----
+"$D" synth k --per-class 4 --rate 8000 --length 512 -q
+check "a tiny model to sample from" 0 '' '' -- \
+    "$D" train k -o m.dmm --preset tiny --steps 2 --batch 2 --threads 1 -q
+S="-m m.dmm --steps 4 --threads 1"
+rm -f played.raw
+check "sample --play -o FILE: writes, then plays" 0 '' '^dmaudio sample: playing seed 3 \(0.064 s\)$' -- \
+    "$D" sample $S --seed 3 --format float -o p.wav --play
+assert "... the file is written (512 frames)" [ "$(json p.wav frames)" = 512 ]
+crc=$(json p.wav audio_crc)
+assert "... the device received its 512 float samples (2048 bytes, got $(size played.raw))" \
+    [ "$(size played.raw)" -eq 2048 ]
+assert "... exactly the clip written (CRC-32 $crc)" [ -n "$crc" -a "$(crc32 <played.raw)" = "$crc" ]
+rm -f played.raw
+ls -A >files.before
+check "sample --play without -o: plays, writes no file" 0 '' '' -- \
+    "$D" sample $S --seed 3 --play -q
+assert "... no clip.wav, no other file" [ ! -e clip.wav -a "$(ls -A | grep -v played.raw)" = "$(grep -v played.raw files.before)" ]
+assert "... the same audio as with -o (seed 3)" [ "$(crc32 <played.raw)" = "$crc" ]
+rm -f played.raw
+check "sample -n 2 --play --json: each clip plays, JSON without a path" 0 \
+    '^\{"path": null, "seed": 4, ' '' -- "$D" sample $S --seed 3 -n 2 --play --json -q
+assert "... two clips back to back (4096 bytes, got $(size played.raw))" [ "$(size played.raw)" -eq 4096 ]
+assert "... the first is seed 3's" [ "$(head -c 2048 played.raw | crc32)" = "$crc" ]
+rm -f played16.raw
+check "sample --play --device dmtest16" 0 '' '' -- "$D" sample $S --seed 3 --play -d dmtest16 -q
+assert "... plays on that device (1024 bytes)" [ "$(size played16.raw)" -eq 1024 ]
+check "sample --play with no such device: exit 1, before writing" 1 '' \
+    "^dmaudio sample: --play: no output device 'nosuch' \(see 'dmaudio devices'\)$" -- \
+    "$D" sample $S --seed 3 --play --device nosuch -o q.wav
+assert "... no file written" [ ! -e q.wav ]
+check "sample --device without --play: usage error" 2 '' '--device chooses where --play plays' -- \
+    "$D" sample $S --device dmtest16 -o q.wav
+check "sample --help shows --play" 0 '-p, --play ' '' -- "$D" sample --help
+
 # ---- play: errors ----
 cp played.raw before.raw
 check "no such device: exit 1, a hint" 1 '' "^dmaudio play: no output device 'nosuch' \(see 'dmaudio devices'\)$" -- \
@@ -136,11 +136,13 @@ echo "not a sound" >bad.wav
 check "a file that is not audio: exit 1 naming it" 1 '' '^dmaudio play: bad.wav: not a sound file' -- "$D" play bad.wav
 head -c 100 $a >cut.wav
 check "a truncated file" 1 '' '^dmaudio play: cut.wav: ' -- "$D" play cut.wav
+head -c 5000 $a >cut2.wav # the header and part of the samples
+check "a file cut in its samples, after a good one: exit 1 before playing anything" 1 '' \
+    '^dmaudio play: cut2.wav: truncated \(the file is shorter than its header says\)$' -- "$D" play $a cut2.wav
 assert "nothing was played by the failed commands" cmp -s played.raw before.raw
 check "play without a file: usage error" 2 '' 'no file given' -- "$D" play
 check "play: unknown option" 2 '' "unknown option '--loud'" -- "$D" play --loud $a
 check "play --help" 0 '--device DEV' '' -- "$D" play --help
 check "help devices" 0 '^usage: dmaudio devices' '' -- "$D" help devices
 
-echo "1..$n"
-[ "$fails" -eq 0 ]
+cli_done

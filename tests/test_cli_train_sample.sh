@@ -6,54 +6,10 @@
 # same bytes, --recipe -> same bytes, resume -> same weights), and on bad
 # input: exit status, message, and no file written or overwritten.
 # Prints TAP. Usage: DMAUDIO=build/dmaudio tests/test_cli_train_sample.sh
-set -u
-DMAUDIO=${DMAUDIO:-build/dmaudio}
-case $DMAUDIO in /*) ;; *) DMAUDIO=$PWD/$DMAUDIO ;; esac
-D=$DMAUDIO
-n=0
-fails=0
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/dmaudio-cli-ts.XXXXXX") || exit 1
+. "$(dirname "${BASH_SOURCE[0]}")/cli_lib.sh"
+cli_tmpdir cli-ts
 bg=
-cleanup() {
-    [ -n "$bg" ] && kill -KILL "$bg" 2>/dev/null
-    chmod -R u+w "$tmp" 2>/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-cd "$tmp" || exit 1
-out=$tmp/.out err=$tmp/.err
-T="--threads 1" # results do not depend on it; one thread is fastest on a busy machine
 
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() {
-    n=$((n + 1))
-    echo "not ok $n - $1: $2"
-    [ -s "$out" ] && sed 's/^/#   stdout: /' "$out" | head -5
-    [ -s "$err" ] && sed 's/^/#   stderr: /' "$err" | head -5
-    fails=$((fails + 1))
-}
-# check NAME EXPECTED_STATUS STDOUT_PATTERN STDERR_PATTERN -- COMMAND...
-check() {
-    local name=$1 want=$2 pout=$3 perr=$4
-    shift 5
-    "$@" >"$out" 2>"$err"
-    local got=$? why=
-    [ "$got" -eq "$want" ] || why="exit status $got, expected $want"
-    [ -z "$why" ] && [ -n "$pout" ] && ! grep -qE -- "$pout" "$out" && why="stdout lacks /$pout/"
-    [ -z "$why" ] && [ -n "$perr" ] && ! grep -qE -- "$perr" "$err" && why="stderr lacks /$perr/"
-    if [ -z "$why" ]; then ok "$name"; else not_ok "$name" "$why"; fi
-}
-# assert NAME CONDITION... (a test command)
-assert() {
-    local name=$1
-    shift
-    if "$@"; then ok "$name"; else not_ok "$name" "failed: $*"; fi
-}
-# json FILE KEY: a number or a string value of `dmaudio info FILE --json`
-json() {
-    "$D" info --json "$1" 2>/dev/null | grep -oE "\"$2\": (\"[^\"]*\"|[-0-9.e+]+|null)" | head -1 |
-        sed -E "s/^\"$2\": \"?//; s/\"$//"
-}
 nonsilent() { # peak above -40 dBFS
     awk -v p="$(json "$1" peak)" 'BEGIN { exit !(p > 0.01) }'
 }
@@ -89,6 +45,14 @@ assert "info: the network" grep -qE '^architecture +widths 16 32 64\+attn, facto
 check "info --json on the model" 0 '"classes": \["click", "noise", "tone"\].*"crc": "[0-9a-f]{8}"' '' -- \
     "$D" info --json m.dmm
 crc=$(json m.dmm crc)
+"$D" train data -o m2.dmm --name m --preset tiny --steps 30 --batch 4 $T -q
+assert "train: same seed and options -> byte-identical model and checkpoint" \
+    eval 'cmp -s m.dmm m2.dmm && cmp -s m.dmm.ckpt m2.dmm.ckpt'
+"$D" train data -o m3.dmm --name m --preset tiny --steps 30 --batch 4 --seed 2 $T -q
+assert "train: another seed -> other weights" [ "$(json m3.dmm crc)" != "$crc" ]
+"$D" synth data2 --per-class 8 --rate 8000 --length 512 -q
+assert "synth: the same seed writes the same files" diff -r data data2
+rm -r data2 m2.dmm m2.dmm.ckpt m3.dmm m3.dmm.ckpt
 check "train refuses to overwrite a run without --resume or --force" 1 '' \
     'm.dmm.ckpt exists: pass --resume' -- "$D" train data -o m.dmm --preset tiny --steps 30 $T
 check "train without -o is a usage error" 2 '' 'no model file given' -- "$D" train data
@@ -127,24 +91,70 @@ check "sample FLAC, resampled and shortened" 0 '' '' -- \
 assert "FLAC: 16000 Hz, 480 frames, 16 bit, recipe" \
     [ "$(json r.flac rate)/$(json r.flac frames)/$(json r.flac seed)" = 16000/480/3 -a \
     "$(json r.flac format)" = "FLAC (Free Lossless Audio Codec), Signed 16 bit PCM" ]
+"$D" sample -m m.dmm -o r8.wav --seed 3 $T -q
+"$D" sample -m m.dmm -o r16.wav --seed 3 --rate 16000 $T -q
+assert "--rate 16000: twice the frames, the same level (RMS $(json r8.wav rms) -> $(json r16.wav rms))" \
+    awk -v a="$(json r8.wav rms)" -v b="$(json r16.wav rms)" -v f="$(json r16.wav frames)" \
+    'BEGIN { exit !(f == 1024 && a > 0.01 && b > 0.9 * a && b < 1.1 * a) }'
+"$D" sample -m m.dmm -o r2.flac --seed 3 --rate 16000 --length 0.03 --format pcm16 $T -q
+assert "FLAC: same seed and options -> byte-identical files" cmp -s r.flac r2.flac
+"$D" sample -m m.dmm -o f1.wav --seed 3 --format float $T -q
+"$D" sample -m m.dmm -o f2.wav --seed 3 --format float $T -q
+assert "float WAV: same seed and options -> byte-identical files" cmp -s f1.wav f2.wav
+# libsndfile adds a PEAK chunk to float WAVs by default, with the time of
+# writing in it: two runs a second apart would differ
+assert "float WAV: no PEAK chunk (it holds a timestamp)" eval '! grep -qa PEAK f1.wav'
+assert "float WAV: 32 bit float" [ "$(json f1.wav format)" = "WAV (Microsoft), 32 bit float" ]
 check "a random seed is printed" 0 '"seed": [0-9]+' '^dmaudio sample: seed [0-9]+, ' -- \
     "$D" sample -m m.dmm -o rnd.wav --json $T
 seed=$(json rnd.wav seed)
 "$D" sample -m m.dmm -o rnd2.wav --seed "$seed" $T -q
 assert "the printed seed reproduces the clip" cmp -s rnd.wav rnd2.wav
 
+# Ctrl-C while sampling: the step under way ends, no clip is left half-written
+mkdir int
+stop_when INT 'wrote int/c-001.wav' "$D" sample -m m.dmm -o int/c.wav -n 500 --batch 1 --steps 50 --seed 1 $T
+k=$(ls int | grep -c '^c-...\.wav$')
+if [ $st -eq 130 ] && grep -qE "^dmaudio sample: stopped by Ctrl-C \(SIGINT\); $k of 500 clips written, each complete$" "$err"; then
+    ok "Ctrl-C during sample -n 500: exit 130, '$k of 500 clips written'"
+else
+    not_ok "Ctrl-C during sample -n 500" "exit status $st, $k files"
+fi
+complete() { for f in int/*.wav; do [ "$(json "$f" frames)" = 512 ] || return 1; done; }
+assert "... every file there is complete, no temporary file" eval 'complete && [ $(ls -A int | wc -l) -eq $k ] && [ $k -ge 1 -a $k -lt 500 ]'
+
 # ---- --recipe ----
 "$D" sample -m m.dmm -o x.wav --seed 99 -c noise --guidance 3 --sampler ddim --steps 12 \
     --eta 0.5 --rate 11025 --length 0.05 --format pcm16 $T -q
 check "--recipe regenerates a clip" 0 '' '' -- "$D" sample -m m.dmm --recipe x.wav -o y.wav $T -q
 assert "--recipe: byte for byte (class, guidance, ddim+eta, rate, length, pcm16)" cmp -s x.wav y.wav
-# float WAVs carry libsndfile's PEAK chunk, whose timestamp changes with the
-# second of writing: compare the decoded samples
+assert "the recipe holds the rate, frames and format written" \
+    grep -q ' rate=11025 frames=551 format=pcm16$' <("$D" info x.wav | grep '^recipe ')
+check "info shows them" 0 '^  output +11025 Hz, 551 frames, pcm16$' '' -- "$D" info x.wav
+check "info --json shows them in the recipe" 0 '"recipe": \{.*"rate": 11025, "frames": 551, "format": "pcm16"\}\}$' '' -- \
+    "$D" info --json x.wav
+"$D" sample -m m.dmm --recipe x.wav -o y.flac $T -q
+check "--recipe into a FLAC, then from that FLAC back to a WAV" 0 '' '' -- \
+    "$D" sample -m m.dmm --recipe y.flac -o y2.wav $T -q
+assert "... byte for byte the first WAV" cmp -s x.wav y2.wav
+# the recipe, not the file, decides: a copy whose header says 8000 Hz (bytes
+# 24-31: rate and byte rate) still regenerates the 11025 Hz original
+cp x.wav hdr.wav
+printf '\x40\x1f\x00\x00\x80\x3e\x00\x00' | dd of=hdr.wav bs=1 seek=24 conv=notrunc 2>/dev/null
+assert "(the copy's header says 8000 Hz)" [ "$(json hdr.wav rate)" = 8000 ]
+check "--recipe of a file whose rate changed since" 0 '' '' -- "$D" sample -m m.dmm --recipe hdr.wav -o y3.wav $T -q
+assert "... regenerates the original, byte for byte" cmp -s x.wav y3.wav
+# a recipe written before rate, frames and format were in it: the same length
+# of spaces instead; the file's own rate, length and format complete it
+cp x.wav old.wav
+perl -pi -e 's/ rate=11025 frames=551 format=pcm16/" " x length($&)/e' old.wav
+assert "(an old-style recipe: no rate, frames, format)" \
+    eval '"$D" info old.wav | grep -q "^recipe .*version=0.1.0 *$" && ! "$D" info old.wav | grep -q "^  output"'
+check "--recipe of an old-style recipe" 0 '' '' -- "$D" sample -m m.dmm --recipe old.wav -o y4.wav $T -q
+assert "... regenerates the clip byte for byte (with the full recipe)" cmp -s x.wav y4.wav
 "$D" sample -m m.dmm -o xf.wav --seed 98 --sampler heun --steps 5 --format float $T -q
 "$D" sample -m m.dmm --recipe xf.wav -o yf.wav $T -q
-assert "--recipe: the same float samples (heun)" \
-    [ -n "$(json xf.wav audio_crc)" -a "$(json xf.wav audio_crc)" = "$(json yf.wav audio_crc)" -a \
-    "$(json yf.wav format)" = "WAV (Microsoft), 32 bit float" ]
+assert "--recipe: float WAV byte for byte (heun)" cmp -s xf.wav yf.wav
 check "--recipe with other settings is a usage error" 2 '' '--seed cannot be combined with --recipe' -- \
     "$D" sample -m m.dmm --recipe x.wav -o z.wav --seed 1
 check "--recipe on a file without one" 1 '' 'data/tone/tone_0000.wav: bad recipe' -- \
@@ -240,20 +250,44 @@ assert "--resume: the step count grows ($s1 -> $((s1 + 3)))" \
     grep -qE "done, step $((s1 + 3))/$((s1 + 3)) in" "$err"
 # stopped after its first step whatever the machine's speed (Ctrl-C once the
 # first progress line is out), then resumed: the weights of the 30-step run
-env --default-signal=INT "$D" train data -o e.dmm --preset tiny --steps 30 --batch 4 $T 2>e.err &
-bg=$!
-for _ in $(seq 300); do grep -q 'step 1/' e.err && break; sleep 0.05; done
-kill -INT $bg
-wait $bg
-bg=
-echo "# stopped $(grep -oE 'at step [0-9]+/30' e.err || echo 'at the end (too late)'), resumed to 30"
-"$D" train data -o e.dmm --steps 30 --resume $T -q
+stop_when INT 'step 1/' "$D" train data -o e.dmm --preset tiny --steps 30 --batch 4 $T
+echo "# stopped $(grep -oE 'at step [0-9]+/30' "$err" || echo 'at the end (too late)'), resumed to 30"
+check "--resume without --steps: the checkpoint's settings, reported" 0 '' \
+    "^dmaudio train: the checkpoint's settings: 30 steps, batch 4, lr 0.0003 \(warm-up 3\), ema 0.999, class dropout 0.1, min-snr 0, seed 1$" -- \
+    "$D" train data -o e.dmm --resume $T
+assert "... runs to the checkpoint's 30 steps (not the default 10000)" grep -qE 'done, step 30/30 in' "$err"
+if grep -q 'step [0-9]*/30  loss' "$err"; then # when the stop came before step 30
+    assert "... progress in samples/s (the checkpoint's batch)" \
+        grep -qE '^dmaudio train: step [0-9]+/30  loss [0-9.]+  [0-9.]+ samples/s  ETA' "$err"
+fi
 assert "stopped + resumed gives the weights of one run" [ "$(json e.dmm crc)" = "$crc" ]
+check "--resume with other settings: they are named and ignored" 0 '' \
+    'ignoring --lr, --batch: a resumed run keeps the checkpoint' -- \
+    "$D" train data -o e.dmm --resume --lr 0.01 --batch 2 $T
+assert "... nothing to do at step 30/30: the model is written again, unchanged" \
+    [ "$(json e.dmm crc)" = "$crc" ]
+check "--resume --steps past the schedule: said, and done" 0 '' \
+    "--steps 32 goes past the checkpoint's learning-rate schedule \(30 steps\): the steps after it use its final rate 3e-05" -- \
+    "$D" train data -o e.dmm --resume --steps 32 $T
+assert "... to step 32" grep -qE 'done, step 32/32 in' "$err"
+check "train --json: one object at the end" 0 \
+    '^\{"model": "js.dmm", "checkpoint": "js.dmm.ckpt", "step": 3, "steps": 3, "loss": [0-9.e-]+, "seconds": [0-9.]+, "stopped": null\}$' '' -- \
+    "$D" train data -o js.dmm --preset tiny --steps 3 --batch 2 --json -q $T
+assert "train --json: nothing else on stdout" [ "$(wc -l <"$out")" -eq 1 ]
+check "train --json --max-time: stopped says so" 0 '"stopped": "max-time"\}$' '' -- \
+    "$D" train data -o js.dmm --steps 1000000 --max-time 0.5 --resume --json -q $T
 cp -r data data2
 rm -r data2/click
 check "--resume on data with other classes: the trainer's message" 1 '' \
     'data2 does not fit the checkpoint t.dmm.ckpt: training: the dataset has 2 classes, the model 3' -- \
     "$D" train data2 -o t.dmm --steps 100000 --resume $T
+check "periodic checkpoints (--checkpoint-every 3, --checkpoint FILE)" 0 '' \
+    '^dmaudio train: checkpoint at step 3 in pc.ckpt$' -- \
+    "$D" train data -o pc.dmm --checkpoint pc.ckpt --checkpoint-every 3 --preset tiny --steps 7 --batch 2 $T
+assert "... at steps 3 and 6, then the final save" \
+    [ "$(grep -cE '^dmaudio train: checkpoint at step [0-9]+ in pc.ckpt$' "$err")" -eq 2 -a -s pc.ckpt -a ! -e pc.dmm.ckpt ]
+check "... --resume finds it with --checkpoint" 0 '' 'resuming .pc. from pc.ckpt at step 7$' -- \
+    "$D" train data -o pc.dmm --checkpoint pc.ckpt --resume $T
 check "--resume without a checkpoint" 1 '' 'no checkpoint nock.dmm.ckpt' -- \
     "$D" train data -o nock.dmm --resume
 
@@ -261,16 +295,8 @@ check "--resume without a checkpoint" 1 '' 'no checkpoint nock.dmm.ckpt' -- \
 # script starts with SIGINT ignored, which dmaudio respects: env resets it.
 for sig in INT TERM; do
     want=$((128 + $(kill -l $sig)))
-    env --default-signal=INT "$D" train data -o s$sig.dmm --preset tiny --steps 100000 \
-        --batch 4 $T 2>s.err &
-    bg=$!
-    for _ in $(seq 300); do grep -q 'step 1/' s.err && break; sleep 0.1; done
-    kill -$sig $bg
-    wait $bg
-    st=$?
-    bg=
-    cp s.err "$err"
-    if [ $st -eq $want ] && grep -qE "stopped by .*SIG$sig.* at step [0-9]+/100000; saved s$sig.dmm.ckpt and s$sig.dmm" s.err; then
+    stop_when $sig 'step 1/' "$D" train data -o s$sig.dmm --preset tiny --steps 100000 --batch 4 $T
+    if [ $st -eq $want ] && grep -qE "stopped by .*SIG$sig.* at step [0-9]+/100000; saved s$sig.dmm.ckpt and s$sig.dmm" "$err"; then
         ok "SIG$sig during training: exit $want, message"
     else
         not_ok "SIG$sig during training" "exit status $st, expected $want"
@@ -287,5 +313,4 @@ check "info on a plain WAV: no recipe" 0 '^recipe +none' '' -- "$D" info data/cl
 check "help sample lists the options with defaults" 0 '--steps N .*\[the sampler.s default' '' -- "$D" help sample
 check "train --help" 0 '--preset NAME' '' -- "$D" train --help
 
-echo "1..$n"
-[ "$fails" -eq 0 ]
+cli_done

@@ -457,6 +457,9 @@ dm_status dm_trainer_step(dm_trainer *t, const struct dm_dataset *ds, double *lo
                           dm_error *err);
 int64_t dm_trainer_step_count(const dm_trainer *t);
 double dm_trainer_lr(const dm_trainer *t);   /* learning rate of the next step */
+/* The training settings in use: those given to dm_trainer_create, or the
+ * checkpoint's after dm_trainer_load (n_threads: the one given to it). */
+dm_train_params dm_trainer_get_params(const dm_trainer *t);
 /* The model with the EMA weights (what sampling uses); owned by t, updated by
  * every step. */
 const dm_model *dm_trainer_model(const dm_trainer *t);

@@ -785,6 +785,9 @@ static dm_status choose_format(const char *path, dm_sample_format f, int *format
 static dm_status encode(SNDFILE *sf, const char *path, const dm_audio *a,
                         const dm_audio_write_params *p, int64_t *clipped, dm_error *err)
 {
+    /* No PEAK chunk in float WAVs: it holds the time of writing, and the same audio
+     * must give the same bytes. (Before any sample is written; a no-op for FLAC.) */
+    sf_command(sf, SFC_SET_ADD_PEAK_CHUNK, NULL, SF_FALSE);
     const char *values[DM_AUDIO_STRING_COUNT] = {p->title, p->software, p->comment};
     for (int i = 0; i < DM_AUDIO_STRING_COUNT; i++) {
         if (!values[i] || !*values[i])

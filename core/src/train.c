@@ -221,6 +221,7 @@ static double lr_at(const dm_train_params *p, int64_t step)
 }
 
 double dm_trainer_lr(const dm_trainer *t) { return lr_at(&t->p, t->step); }
+dm_train_params dm_trainer_get_params(const dm_trainer *t) { return t->p; }
 
 /* The dataset must deliver what the model generates. */
 static dm_status check_dataset(const dm_trainer *t, const dm_dataset *ds, dm_error *err)
