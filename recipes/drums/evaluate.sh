@@ -36,7 +36,8 @@ done
 "$dm" eval "$drums/train" "$drums/valid" --rate "$rate" --quiet > "$out.floor.txt"
 "$dm" eval "$out.noise" "$drums/valid" --rate "$rate" --quiet > "$out.noise.txt"
 "$dm" eval "$out.gen" "$drums/train" --rate "$rate" --quiet > "$out.train.txt"
-"$dm" eval --elbo "$model" "$drums/valid" --quiet > "$out.elbo.txt"
+"$dm" eval --elbo "$model" "$drums/valid" --quiet > "$out.elbo.txt" 2>&1 ||
+    echo "evaluate: no ELBO: $(cat "$out.elbo.txt")"
 rm -rf "$out.noise"
 
 # the table: one row per class, from the per-class lines of eval's text output
