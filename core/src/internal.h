@@ -31,6 +31,12 @@ void dm_free(void *p);
 void dm_sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha,
               const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
 
+/* The same product as one single-threaded backend call, whatever the shape:
+ * for callers that split the work themselves. */
+void dm_sgemm_serial(bool trans_a, bool trans_b, int M, int N, int K, float alpha,
+                     const float *A, int lda, const float *B, int ldb, float beta, float *C,
+                     int ldc);
+
 /* Thread count for the calling thread's next passes (OpenMP regions and the
  * GEMM backend); 0 means all cores. Returns the previous OpenMP setting. */
 int dm_threads_begin(int n_threads);

@@ -82,38 +82,109 @@ static inline int team_size(const dm_scratch *sc)
 #endif
 }
 
-/* One item: y (Cout, Lout) = bias + w (Cout, Cin*K) . col (Cin*K, Lout). */
-static void conv_item_forward(float *y, const float *x, const float *w, const float *bias,
-                              const dm_conv1d_shape *s, float *col)
+/* The forward pass works on tiles of output columns: for each (item, tile),
+ * col (Cin*K, n) gathers the input the tile reads, and one single-threaded
+ * GEMM adds w (Cout, Cin*K) . col into the bias-filled outputs. Tiles are as
+ * wide as fits DM_CONV_TILE floats of col (a cache-sized block), a function of
+ * the shape only, and each output element is computed by one GEMM call over
+ * the whole Cin*K: results depend neither on the thread count nor on the
+ * batch. The (item, tile) jobs are spread over the threads, so a batch of one
+ * uses every core too. */
+#define DM_CONV_TILE 32768
+
+static int conv_tile(const dm_conv1d_shape *s)
 {
-    const int CK = s->Cin * s->K;
-    if (!conv_is_pointwise(s)) {
-        im2col(col, x, s);
-        x = col;
+    int ck = s->Cin * s->K;
+    int t = DM_CONV_TILE / (ck > 0 ? ck : 1) / 64 * 64;
+    if (t < 64)
+        t = 64;
+    return t < s->Lout ? t : (s->Lout > 0 ? s->Lout : 1);
+}
+
+size_t dm_conv1d_forward_scratch(const dm_conv1d_shape *s)
+{
+    if (conv_is_pointwise(s))
+        return 0;
+    return (size_t)s->Cin * s->K * conv_tile(s);
+}
+
+/* col (Cin*K, n) for output columns [i0, i0+n): col[c*K+k][i] = x[c][(i0+i)*stride - pad + k*dil]. */
+static void im2col_tile(float *col, const float *x, const dm_conv1d_shape *s, int i0, int n)
+{
+    const int Lin = s->Lin, K = s->K, st = s->stride;
+    for (int c = 0; c < s->Cin; c++) {
+        const float *xc = x + (size_t)c * Lin;
+        for (int k = 0; k < K; k++) {
+            float *row = col + ((size_t)c * K + k) * n;
+            int pos0 = i0 * st - s->pad + k * s->dil;
+            /* the columns whose input lies inside [0, Lin): lo <= i < hi */
+            int lo = pos0 >= 0 ? 0 : (-pos0 + st - 1) / st;
+            int hi = Lin - pos0 <= 0 ? 0 : (Lin - pos0 + st - 1) / st;
+            if (lo > n)
+                lo = n;
+            if (hi > n)
+                hi = n;
+            if (hi < lo)
+                hi = lo;
+            for (int i = 0; i < lo; i++)
+                row[i] = 0.0f;
+            if (st == 1) {
+                memcpy(row + lo, xc + pos0 + lo, (size_t)(hi - lo) * sizeof(float));
+            } else {
+                for (int i = lo; i < hi; i++)
+                    row[i] = xc[pos0 + i * st];
+            }
+            for (int i = hi; i < n; i++)
+                row[i] = 0.0f;
+        }
     }
+}
+
+/* One tile: y[:, i0:i0+n] = bias + w . col. */
+static void conv_tile_forward(float *y, const float *x, const float *w, const float *bias,
+                              const dm_conv1d_shape *s, int i0, int n, float *col)
+{
+    const int CK = s->Cin * s->K, Lout = s->Lout;
     for (int o = 0; o < s->Cout; o++) {
         float v = bias ? bias[o] : 0.0f;
-        for (int i = 0; i < s->Lout; i++)
-            y[(size_t)o * s->Lout + i] = v;
+        float *yo = y + (size_t)o * Lout + i0;
+        for (int i = 0; i < n; i++)
+            yo[i] = v;
     }
-    dm_sgemm(false, false, s->Cout, s->Lout, CK, 1.0f, w, CK, x, s->Lout, 1.0f, y, s->Lout);
+    if (conv_is_pointwise(s)) {
+        dm_sgemm_serial(false, false, s->Cout, n, CK, 1.0f, w, CK, x + i0, s->Lin, 1.0f, y + i0,
+                        Lout);
+    } else {
+        im2col_tile(col, x, s, i0, n);
+        dm_sgemm_serial(false, false, s->Cout, n, CK, 1.0f, w, CK, col, n, 1.0f, y + i0, Lout);
+    }
 }
 
 void dm_conv1d_forward(float *out, const float *inp, const float *w, const float *bias,
                        const dm_conv1d_shape *s, const dm_scratch *sc)
 {
     const size_t xs = (size_t)s->Cin * s->Lin, ys = (size_t)s->Cout * s->Lout;
-    if (batch_parallel(s, sc)) {
-#pragma omp parallel num_threads(team_size(sc))
-        {
-            float *col = sc->p + (size_t)dm_thread_id() * sc->stride;
-#pragma omp for schedule(static)
-            for (int b = 0; b < s->B; b++)
-                conv_item_forward(out + b * ys, inp + b * xs, w, bias, s, col);
+    const int T = conv_tile(s), tiles = (s->Lout + T - 1) / T, jobs = s->B * tiles;
+    const size_t need = dm_conv1d_forward_scratch(s);
+    /* the per-thread col regions that fit the scratch given */
+    int copies = need == 0 ? 1 << 20 : (int)(sc->stride * (size_t)sc->copies / need);
+    int par = jobs > 1 && copies > 1 &&
+              dm_par((double)s->B * s->Cout * s->Cin * s->K * s->Lout / 16);
+    int team = 1;
+#ifdef _OPENMP
+    team = omp_get_max_threads();
+#endif
+    if (team > copies)
+        team = copies;
+#pragma omp parallel num_threads(team) if (par)
+    {
+        float *col = sc->p + (size_t)dm_thread_id() * need;
+#pragma omp for schedule(dynamic, 1)
+        for (int j = 0; j < jobs; j++) {
+            int b = j / tiles, i0 = (j % tiles) * T;
+            int n = s->Lout - i0 < T ? s->Lout - i0 : T;
+            conv_tile_forward(out + b * ys, inp + b * xs, w, bias, s, i0, n, col);
         }
-    } else {
-        for (int b = 0; b < s->B; b++)
-            conv_item_forward(out + b * ys, inp + b * xs, w, bias, s, sc->p);
     }
 }
 
@@ -456,22 +527,34 @@ static void softmax_rows(float *p, int L)
     }
 }
 
+/* One (item, head): p (L, L) = softmax(q^T k * scale); y (D, L) = v p^T. */
+static void attention_head_forward(float *y, float *p, const float *q, int C, int L, int D)
+{
+    const float *k = q + (size_t)C * L, *v = k + (size_t)C * L;
+    const float scale = 1.0f / sqrtf((float)D);
+    dm_sgemm(true, false, L, L, D, scale, q, L, k, L, 0.0f, p, L);
+    softmax_rows(p, L);
+    dm_sgemm(false, true, D, L, L, 1.0f, v, L, p, L, 0.0f, y, L);
+}
+
 void dm_attention_forward(float *out, float *probs, const float *qkv, int B, int C, int L, int H)
 {
     const int D = C / H;
-    const float scale = 1.0f / sqrtf((float)D);
-    for (int b = 0; b < B; b++) {
-        for (int h = 0; h < H; h++) {
-            const float *q = qkv + ((size_t)b * 3 * C + (size_t)h * D) * L;
-            const float *k = q + (size_t)C * L;
-            const float *v = k + (size_t)C * L;
-            float *p = probs + ((size_t)b * H + h) * L * L;
-            float *y = out + ((size_t)b * C + (size_t)h * D) * L;
-            dm_sgemm(true, false, L, L, D, scale, q, L, k, L, 0.0f, p, L);
-            softmax_rows(p, L);
-            dm_sgemm(false, true, D, L, L, 1.0f, v, L, p, L, 0.0f, y, L);
-        }
-    }
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < H; h++)
+            attention_head_forward(out + ((size_t)b * C + (size_t)h * D) * L,
+                                   probs + ((size_t)b * H + h) * L * L,
+                                   qkv + ((size_t)b * 3 * C + (size_t)h * D) * L, C, L, D);
+}
+
+void dm_attention_forward_infer(float *out, float *scratch, const float *qkv, int B, int C, int L,
+                                int H)
+{
+    const int D = C / H;
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < H; h++)
+            attention_head_forward(out + ((size_t)b * C + (size_t)h * D) * L, scratch,
+                                   qkv + ((size_t)b * 3 * C + (size_t)h * D) * L, C, L, D);
 }
 
 void dm_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *probs,

@@ -5,7 +5,8 @@
  * tape of layer operations over activation buffers. dm_unet_create runs it to
  * lay out and initialise the weights; dm_unet_state_create runs it again to
  * get the tape and buffer sizes for its length, and allocates everything a pass
- * needs. Forward walks the tape; backward walks it in reverse, each layer
+ * needs (for inference only, buffers whose lives do not overlap share memory).
+ * Forward walks the tape; backward walks it in reverse, each layer
  * adding into the gradients of its inputs, so buffers read by several layers
  * (skip connections, the shared conditioning vector) need no special care. */
 #include "internal.h"
@@ -145,6 +146,8 @@ typedef struct builder {
     int nbufs, cap_bufs;
     int oom;
     size_t scratch;         /* floats of scratch the largest op needs           */
+    size_t fscratch;        /* per thread, the largest conv forward's           */
+    size_t attn_scratch;    /* the largest attention's L*L                      */
     int semb;               /* buffer of silu(embedding), read by every block   */
 } builder;
 
@@ -229,6 +232,8 @@ static int b_conv(builder *bd, const char *name, int in, int cout, int K, int st
                          1};
     o->conv = s;
     need_scratch(bd, dm_conv1d_scratch(&s));
+    if (dm_conv1d_forward_scratch(&s) > bd->fscratch)
+        bd->fscratch = dm_conv1d_forward_scratch(&s);
     int out = new_buf(bd, cout, s.Lout);
     bd->ops[bd->nops - 1].out = out;
     return out;
@@ -342,6 +347,8 @@ static int b_attnblock(builder *bd, const char *P, int in)
     bd->ops[bd->nops - 1].aux = aux;
     bd->ops[bd->nops - 1].out = out;
     need_scratch(bd, (size_t)L * L);
+    if ((size_t)L * L > bd->attn_scratch)
+        bd->attn_scratch = (size_t)L * L;
     snprintf(name, sizeof name, "%s.proj", P);
     h = b_conv(bd, name, out, C, 1, 1, 0, 1);
     return b_binary(bd, OP_ADD, in, h);
@@ -581,6 +588,127 @@ double dm_unet_forward_flops(const dm_unet *net, int batch, int length)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Arena layout                                                              */
+/* ------------------------------------------------------------------------ */
+
+/* Floats of a buffer for max_batch items (each item padded to 16 floats), or 0
+ * when too large. */
+static size_t buf_floats(const abuf *b, int max_batch)
+{
+    size_t per = (size_t)b->C * (size_t)b->L;
+    size_t n = (per + 15) / 16 * 16 * (size_t)max_batch;
+    return n > ((size_t)1 << 40) ? 0 : n;
+}
+
+/* Training: every buffer has its own place (backward reads them all). Returns
+ * the arena's floats, or (size_t)-1 on overflow. */
+static size_t plan_all(abuf *bufs, int nbufs, int max_batch)
+{
+    size_t total = 0;
+    for (int i = 0; i < nbufs; i++) {
+        size_t n = buf_floats(&bufs[i], max_batch);
+        if (n == 0 || total > ((size_t)1 << 40) - n)
+            return (size_t)-1;
+        bufs[i].off = total;
+        total += n;
+    }
+    return total;
+}
+
+/* The ops whose output may overwrite their first input in place: element-wise. */
+static int elementwise(op_kind k)
+{
+    return k == OP_SILU || k == OP_FILM || k == OP_ADD;
+}
+
+typedef struct slot {
+    size_t off, n;
+    int buf;
+} slot;
+
+/* Inference: a buffer lives from the op that writes it to the last op that
+ * reads it (the output to the end); buffers whose lives do not overlap share
+ * memory, placed first-fit, and an element-wise op writes over its input when
+ * that input dies there. The attention keeps no probabilities (aux unused).
+ * Returns the arena's floats, or (size_t)-1 on overflow or out of memory. */
+static size_t plan_inference(builder *bd, int out_buf, int max_batch)
+{
+    const int nb = bd->nbufs;
+    int *first = malloc((size_t)nb * sizeof *first), *last = malloc((size_t)nb * sizeof *last);
+    slot *live = malloc(((size_t)nb + 1) * sizeof *live);
+    size_t total = (size_t)-1;
+    if (!first || !last || !live)
+        goto done;
+    for (int i = 0; i < nb; i++)
+        first[i] = i < 2 ? -1 : -2, last[i] = -2;
+    for (int j = 0; j < bd->nops; j++) {
+        const op *o = &bd->ops[j];
+        first[o->out] = j;
+        if (o->aux >= 0 && o->kind != OP_ATTN)
+            first[o->aux] = j, last[o->aux] = j;
+        last[o->in] = j;
+        if (o->in2 >= 0)
+            last[o->in2] = j;
+    }
+    last[out_buf] = bd->nops;
+    int nlive = 0;
+    total = 0;
+    for (int j = -1; j < bd->nops; j++) {
+        /* place what op j writes (the inputs x and t before the first op) */
+        for (int i = 0; i < nb; i++) {
+            if (first[i] != j)
+                continue;
+            size_t n = buf_floats(&bd->bufs[i], max_batch);
+            if (n == 0) {
+                total = (size_t)-1;
+                goto done;
+            }
+            if (last[i] < j)
+                last[i] = j;
+            const op *o = j >= 0 ? &bd->ops[j] : NULL;
+            int k = -1;
+            if (o && i == o->out && elementwise(o->kind) && last[o->in] == j)
+                for (k = 0; k < nlive && live[k].buf != o->in; k++)
+                    ;
+            if (k >= 0 && k < nlive && live[k].n == n) { /* in place */
+                bd->bufs[i].off = live[k].off;
+                live[k].buf = i;
+                continue;
+            }
+            /* first fit among the live slots, kept sorted by offset */
+            size_t off = 0;
+            int at = 0;
+            for (; at < nlive; at++) {
+                if (off + n <= live[at].off)
+                    break;
+                if (live[at].off + live[at].n > off)
+                    off = live[at].off + live[at].n;
+            }
+            memmove(live + at + 1, live + at, (size_t)(nlive - at) * sizeof *live);
+            live[at].off = off, live[at].n = n, live[at].buf = i;
+            nlive++;
+            bd->bufs[i].off = off;
+            if (off + n > total)
+                total = off + n;
+        }
+        /* free what op j read for the last time */
+        for (int k = 0; k < nlive;) {
+            if (last[live[k].buf] == j) {
+                memmove(live + k, live + k + 1, (size_t)(nlive - k - 1) * sizeof *live);
+                nlive--;
+            } else {
+                k++;
+            }
+        }
+    }
+done:
+    free(first);
+    free(last);
+    free(live);
+    return total;
+}
+
+/* ------------------------------------------------------------------------ */
 /* The state: buffers for passes at one length                               */
 /* ------------------------------------------------------------------------ */
 
@@ -596,8 +724,9 @@ struct dm_unet_state {
     float *dact;            /* their gradients (train only)                   */
     size_t act_n;
     float *scratch;
-    size_t scratch_n;       /* floats per copy                                */
+    size_t scratch_n;       /* floats per copy (backward)                     */
     int scratch_copies;     /* one per thread that may run a batch item       */
+    size_t scratch_total;   /* floats in all, >= the forward's needs           */
     float *grads;           /* parameter gradients (train only)               */
     size_t n_params;
     int *cls;               /* (max_batch)                                    */
@@ -633,17 +762,13 @@ dm_status dm_unet_state_create(const dm_unet *net, const dm_unet_state_params *p
         builder_free(&bd);
         return dm_fail(err, DM_ERR_OUT_OF_MEMORY, "U-Net state: out of memory");
     }
-    /* lay the buffers out in one arena, checking for overflow */
-    size_t total = 0;
-    for (int i = 0; i < bd.nbufs; i++) {
-        size_t per = (size_t)bd.bufs[i].C * (size_t)bd.bufs[i].L;
-        size_t n = (per + 15) / 16 * 16 * (size_t)params->max_batch;
-        bd.bufs[i].off = total;
-        if (n > ((size_t)1 << 40) || total > ((size_t)1 << 40) - n) {
-            builder_free(&bd);
-            return dm_fail(err, DM_ERR_OUT_OF_MEMORY, "U-Net state: buffers too large");
-        }
-        total += n;
+    /* lay the buffers out in one arena: all of them for training, sharing
+     * memory between buffers whose lives do not overlap for inference */
+    size_t total = params->train ? plan_all(bd.bufs, bd.nbufs, params->max_batch)
+                                 : plan_inference(&bd, out_buf, params->max_batch);
+    if (total == (size_t)-1) {
+        builder_free(&bd);
+        return dm_fail(err, DM_ERR_OUT_OF_MEMORY, "U-Net state: buffers too large");
     }
     dm_unet_state *st = calloc(1, sizeof *st);
     if (!st) {
@@ -658,15 +783,23 @@ dm_status dm_unet_state_create(const dm_unet *net, const dm_unet_state_params *p
     st->bufs = bd.bufs, st->nbufs = bd.nbufs;
     st->out_buf = out_buf;
     st->act_n = total;
-    st->scratch_n = (bd.scratch + 15) / 16 * 16;
-    st->scratch_copies = dm_threads_resolve(params->n_threads);
-    if (st->scratch_copies > params->max_batch)
-        st->scratch_copies = params->max_batch;
+    /* training: a full im2col per thread that runs a batch item (backward);
+     * inference: a conv tile per thread, or one attention matrix */
+    const int threads = dm_threads_resolve(params->n_threads);
+    size_t fs = (bd.fscratch + 15) / 16 * 16;
+    st->scratch_n = params->train ? (bd.scratch + 15) / 16 * 16 : fs;
+    st->scratch_copies = params->train && threads > params->max_batch ? params->max_batch
+                                                                      : threads;
+    st->scratch_total = st->scratch_n * (size_t)st->scratch_copies;
+    if (st->scratch_total < fs * (size_t)threads)
+        st->scratch_total = fs * (size_t)threads;
+    if (st->scratch_total < bd.attn_scratch)
+        st->scratch_total = bd.attn_scratch;
     st->n_params = net->n_params;
     bd.ops = NULL, bd.bufs = NULL;
     builder_free(&bd);
     st->act = dm_alloc(total, sizeof(float));
-    st->scratch = dm_alloc(st->scratch_n * (size_t)st->scratch_copies, sizeof(float));
+    st->scratch = dm_alloc(st->scratch_total, sizeof(float));
     st->cls = dm_alloc((size_t)st->max_batch, sizeof(int));
     if (st->train) {
         st->dact = dm_alloc(total, sizeof(float));
@@ -701,7 +834,7 @@ int dm_unet_state_length(const dm_unet_state *st) { return st->length; }
 
 size_t dm_unet_state_bytes(const dm_unet_state *st)
 {
-    size_t n = st->act_n * (st->train ? 2 : 1) + st->scratch_n * (size_t)st->scratch_copies +
+    size_t n = st->act_n * (st->train ? 2 : 1) + st->scratch_total +
                (st->train ? st->n_params : 0);
     return n * sizeof(float);
 }
@@ -751,7 +884,7 @@ static void op_forward(const dm_unet *net, dm_unet_state *st, const op *o, int B
     case OP_CONV: {
         dm_conv1d_shape s = o->conv;
         s.B = B;
-        dm_scratch sc = {st->scratch, st->scratch_n, st->scratch_copies};
+        dm_scratch sc = {st->scratch, st->scratch_total, 1};
         dm_conv1d_forward(y, x, P + o->w, P + o->b, &s, &sc);
         break;
     }
@@ -771,7 +904,10 @@ static void op_forward(const dm_unet *net, dm_unet_state *st, const op *o, int B
         dm_upsample_forward(y, x, B, o->C, o->L, o->f);
         break;
     case OP_ATTN:
-        dm_attention_forward(y, A(st, act, o->aux), x, B, o->C, o->L, o->H);
+        if (st->train)
+            dm_attention_forward(y, A(st, act, o->aux), x, B, o->C, o->L, o->H);
+        else
+            dm_attention_forward_infer(y, st->scratch, x, B, o->C, o->L, o->H);
         break;
     }
 }
