@@ -6,6 +6,7 @@
 #   make check           the same suite under AddressSanitizer + UBSan, in build-asan/
 #   make valgrind        $(VALGRIND_TESTS) under valgrind (definite leaks are errors)
 #   make demo            deps + build + write clips (bundled model, or a tiny synthetic one)
+#   make bench           speed against the machine's peak and PyTorch (bench/; BENCH_QUICK=1)
 #   make install         PREFIX=/usr/local DESTDIR= LV2DIR=$(PREFIX)/lib/lv2
 #   make uninstall       the same variables
 #   make clean           remove build/ and build-asan/
@@ -354,6 +355,25 @@ demo: deps
 	done; \
 	$$dm sample -m $$model --seed 7 -o $(DEMO_DIR)/clip.wav --force --quiet; \
 	echo "demo: wrote $(DEMO_DIR)/clip.wav (unconditional); play with: $$dm play $(DEMO_DIR)/clip.wav"
+
+# ---------------------------------------------------------------------------------------------
+# bench — speed, not correctness: never part of `make test`. bench/bench.c measures the peak
+# FMA rate, the GEMM backend and every layer on the model's shapes, whole passes, sampling,
+# training and peak memory; bench/torch_bench.py runs the same network in PyTorch (Debian's
+# python3-torch, not in DEB_PACKAGES: the bench skips it when missing). Table on stdout,
+# $(BUILD)/bench.json. BENCH_QUICK=1 is a smoke test; see bench/bench.c for the other knobs.
+BENCH_BIN = $(BUILD)/bench/bench
+PYTHON ?= /usr/bin/python3
+
+$(BENCH_BIN): bench/bench.c $(LIB_A) $(HEADERS) $(wildcard core/src/*.h) $(FLAGS_STAMP)
+	@mkdir -p $(@D)
+	$(call say,CC,$<)
+	$(Q)$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIB_A) $(ALL_LDLIBS)
+
+.PHONY: bench
+bench: all $(BENCH_BIN)
+	BENCH_DIR=$(BUILD)/bench BENCH_JSON=$(BUILD)/bench.json DMAUDIO=$(BIN) PYTHON=$(PYTHON) \
+	  $(BENCH_BIN)
 
 # ---------------------------------------------------------------------------------------------
 # install

@@ -9,12 +9,36 @@
 
 #ifdef _OPENMP
 #include <omp.h>
+/* Monotonic wall-clock seconds. */
+double dm_seconds(void);
+
+/* For benchmarks: a forward pass that reports every op of the tape as it runs
+ * (kind such as "conv", a shape string, its FLOPs and seconds). Same results
+ * as dm_unet_forward. */
+typedef void (*dm_unet_op_fn)(void *user, const char *kind, const char *shape, double flops,
+                              double seconds);
+dm_status dm_unet_forward_profile(const dm_unet *net, dm_unet_state *st, int batch,
+                                  const float *x, const float *t, const int *cls, float *y,
+                                  dm_unet_op_fn fn, void *user, dm_error *err);
+
 #endif
 
 #if defined(__GNUC__)
 #define DM_PRINTF(a, b) __attribute__((format(printf, a, b)))
 #else
 #define DM_PRINTF(a, b)
+/* Monotonic wall-clock seconds. */
+double dm_seconds(void);
+
+/* For benchmarks: a forward pass that reports every op of the tape as it runs
+ * (kind such as "conv", a shape string, its FLOPs and seconds). Same results
+ * as dm_unet_forward. */
+typedef void (*dm_unet_op_fn)(void *user, const char *kind, const char *shape, double flops,
+                              double seconds);
+dm_status dm_unet_forward_profile(const dm_unet *net, dm_unet_state *st, int batch,
+                                  const float *x, const float *t, const int *cls, float *y,
+                                  dm_unet_op_fn fn, void *user, dm_error *err);
+
 #endif
 
 /* Fills err (when not NULL) and returns status, so that callers can write
@@ -56,6 +80,18 @@ static inline int dm_par(double work)
 #else
     (void)work;
     return 0;
+/* Monotonic wall-clock seconds. */
+double dm_seconds(void);
+
+/* For benchmarks: a forward pass that reports every op of the tape as it runs
+ * (kind such as "conv", a shape string, its FLOPs and seconds). Same results
+ * as dm_unet_forward. */
+typedef void (*dm_unet_op_fn)(void *user, const char *kind, const char *shape, double flops,
+                              double seconds);
+dm_status dm_unet_forward_profile(const dm_unet *net, dm_unet_state *st, int batch,
+                                  const float *x, const float *t, const int *cls, float *y,
+                                  dm_unet_op_fn fn, void *user, dm_error *err);
+
 #endif
 }
 
@@ -65,7 +101,31 @@ static inline int dm_thread_id(void)
     return omp_get_thread_num();
 #else
     return 0;
+/* Monotonic wall-clock seconds. */
+double dm_seconds(void);
+
+/* For benchmarks: a forward pass that reports every op of the tape as it runs
+ * (kind such as "conv", a shape string, its FLOPs and seconds). Same results
+ * as dm_unet_forward. */
+typedef void (*dm_unet_op_fn)(void *user, const char *kind, const char *shape, double flops,
+                              double seconds);
+dm_status dm_unet_forward_profile(const dm_unet *net, dm_unet_state *st, int batch,
+                                  const float *x, const float *t, const int *cls, float *y,
+                                  dm_unet_op_fn fn, void *user, dm_error *err);
+
 #endif
 }
+
+/* Monotonic wall-clock seconds. */
+double dm_seconds(void);
+
+/* For benchmarks: a forward pass that reports every op of the tape as it runs
+ * (kind such as "conv", a shape string, its FLOPs and seconds). Same results
+ * as dm_unet_forward. */
+typedef void (*dm_unet_op_fn)(void *user, const char *kind, const char *shape, double flops,
+                              double seconds);
+dm_status dm_unet_forward_profile(const dm_unet *net, dm_unet_state *st, int batch,
+                                  const float *x, const float *t, const int *cls, float *y,
+                                  dm_unet_op_fn fn, void *user, dm_error *err);
 
 #endif

@@ -961,8 +961,23 @@ static void op_backward(const dm_unet *net, dm_unet_state *st, const op *o, int 
     }
 }
 
-dm_status dm_unet_forward(const dm_unet *net, dm_unet_state *st, int batch, const float *x,
-                          const float *t, const int *cls, float *y, dm_error *err)
+static const char *const op_names[] = {"temb", "linear", "silu", "cemb", "conv", "groupnorm",
+                                       "film", "add", "concat", "upsample", "attention"};
+
+static void op_describe(const dm_unet_state *st, const op *o, int B, char *shape, size_t n)
+{
+    const abuf *in = &st->bufs[o->in], *out = &st->bufs[o->out];
+    if (o->kind == OP_CONV)
+        snprintf(shape, n, "%dx%dx%d k%d s%d", B, o->conv.Cin, o->conv.Lin, o->conv.K,
+                 o->conv.stride);
+    else
+        snprintf(shape, n, "%dx%dx%d", B, in->C, in->L);
+    (void)out;
+}
+
+static dm_status forward_impl(const dm_unet *net, dm_unet_state *st, int batch, const float *x,
+                              const float *t, const int *cls, float *y, dm_error *err,
+                              dm_unet_op_fn fn, void *user)
 {
     const dm_status bad = DM_ERR_INVALID_ARGUMENT;
     if (!net || !st || !x || !t || !y)
@@ -984,12 +999,36 @@ dm_status dm_unet_forward(const dm_unet *net, dm_unet_state *st, int batch, cons
     int prev = dm_threads_begin(st->n_threads);
     memcpy(A(st, st->act, 0), x, (size_t)batch * item(st, 0) * sizeof(float));
     memcpy(A(st, st->act, 1), t, (size_t)batch * sizeof(float));
-    for (int i = 0; i < st->nops; i++)
-        op_forward(net, st, &st->ops[i], batch);
+    for (int i = 0; i < st->nops; i++) {
+        const op *o = &st->ops[i];
+        if (!fn) {
+            op_forward(net, st, o, batch);
+            continue;
+        }
+        double t0 = dm_seconds();
+        op_forward(net, st, o, batch);
+        double dt = dm_seconds() - t0;
+        char shape[64];
+        op_describe(st, o, batch, shape, sizeof shape);
+        fn(user, op_names[o->kind], shape, op_flops(o, st->bufs) * batch, dt);
+    }
     memcpy(y, A(st, st->act, st->out_buf), (size_t)batch * item(st, st->out_buf) * sizeof(float));
     dm_threads_end(prev);
     st->batch = batch;
     return DM_OK;
+}
+
+dm_status dm_unet_forward(const dm_unet *net, dm_unet_state *st, int batch, const float *x,
+                          const float *t, const int *cls, float *y, dm_error *err)
+{
+    return forward_impl(net, st, batch, x, t, cls, y, err, NULL, NULL);
+}
+
+dm_status dm_unet_forward_profile(const dm_unet *net, dm_unet_state *st, int batch,
+                                  const float *x, const float *t, const int *cls, float *y,
+                                  dm_unet_op_fn fn, void *user, dm_error *err)
+{
+    return forward_impl(net, st, batch, x, t, cls, y, err, fn, user);
 }
 
 dm_status dm_unet_backward(const dm_unet *net, dm_unet_state *st, const float *dy, float *dx,

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cblas.h>
@@ -86,6 +87,13 @@ void *dm_alloc(size_t count, size_t size)
 void dm_free(void *p)
 {
     free(p);
+}
+
+double dm_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 int dm_cpu_count(void)
