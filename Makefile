@@ -159,11 +159,15 @@ $(FLAGS_STAMP): FORCE
 # The command looks for the installed default model in $(DATADIR)/dmaudio/models.
 $(CLI_OBJS): OBJ_CPPFLAGS = -DDM_DATADIR='"$(DATADIR)/dmaudio"'
 
+# The layers' element-wise loops (exp in SiLU, softmax, fused GroupNorm) vectorise only when
+# the compiler may assume comparisons do not trap; results are the same IEEE operations.
+$(OBJ)/core/src/layers.o: OBJ_CFLAGS = -fno-trapping-math
+
 $(CORE_OBJS) $(CLI_OBJS): $(OBJ)/%.o: %.c $(FLAGS_STAMP)
 	$(call need_pkgs,$(MISSING_LIB))
 	@mkdir -p $(@D)
 	$(call say,CC,$<)
-	$(Q)$(CC) $(ALL_CPPFLAGS) $(OBJ_CPPFLAGS) $(ALL_CFLAGS) $(DEP_FLAGS) -c $< -o $@
+	$(Q)$(CC) $(ALL_CPPFLAGS) $(OBJ_CPPFLAGS) $(ALL_CFLAGS) $(OBJ_CFLAGS) $(DEP_FLAGS) -c $< -o $@
 
 # The plugin exports lv2_descriptor only (LV2_SYMBOL_EXPORT); everything else is hidden.
 $(PLUGIN_OBJS): $(OBJ)/%.o: %.c $(FLAGS_STAMP)

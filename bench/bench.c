@@ -14,7 +14,8 @@
  * BENCH_DIR), BENCH_THREADS (default all cores), BENCH_FULL=1 (every sampler at batch 1
  * and 8, with and without guidance; default: the default sampler in all four settings
  * and the others at batch 1 without guidance), BENCH_TORCH=0 (skip PyTorch),
- * BENCH_DIR (build/bench), BENCH_JSON (build/bench.json), PYTHON (/usr/bin/python3),
+ * BENCH_ONLY=layers,passes (some of peak, gemm, layers, passes, sampling, training, memory,
+ * torch), BENCH_DIR (build/bench), BENCH_JSON (build/bench.json), PYTHON (/usr/bin/python3),
  * DMAUDIO (build/dmaudio). */
 #include "dmaudio.h"
 #include "internal.h"
@@ -304,6 +305,29 @@ static dm_model *standin_model(const settings *S, char *path, size_t n)
     if (dm_model_save(m, path, 0, &err) != DM_OK)
         die("stand-in model", &err);
     return m;
+}
+
+/* Loading the model file (what `dmaudio sample` does first). */
+typedef struct load_job {
+    const char *path;
+} load_job;
+
+static void load_run(void *ctx)
+{
+    load_job *j = ctx;
+    dm_model *m;
+    dm_error err;
+    if (dm_model_load(j->path, &m, &err) != DM_OK)
+        die("model", &err);
+    dm_model_free(m);
+}
+
+static void bench_load(const settings *S, const char *path)
+{
+    load_job j = {path};
+    int n;
+    double t = time_job(load_run, &j, S->quick ? 2 : 5, S->quick ? 2 : 9, 5, &n);
+    add_row("load", "model load", "ms", 1e3 * t, n);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1007,21 +1031,42 @@ int main(int argc, char **argv)
     fprintf(stderr, "bench: model %s, %d threads%s\n", model_path, S.threads,
             S.quick ? " (quick)" : "");
 
-    fprintf(stderr, "bench: peak FMA\n");
-    bench_peak(&S);
-    fprintf(stderr, "bench: GEMM\n");
-    bench_gemm(&S, m);
-    fprintf(stderr, "bench: layers\n");
-    bench_layers(&S, m);
-    fprintf(stderr, "bench: U-Net passes\n");
-    bench_passes(&S, m);
-    fprintf(stderr, "bench: sampling\n");
-    bench_sampling(&S, m);
-    fprintf(stderr, "bench: training\n");
-    bench_training(&S, m, data);
-    fprintf(stderr, "bench: peak memory\n");
-    bench_rss(&S, m, model_path, data);
-    if (S.torch) {
+    const char *only = getenv("BENCH_ONLY");
+#define PART(name) (!only || !*only || strstr(only, name))
+    if (PART("peak")) {
+        fprintf(stderr, "bench: peak FMA\n");
+        bench_peak(&S);
+    }
+    if (PART("load")) {
+        fprintf(stderr, "bench: model load\n");
+        bench_load(&S, model_path);
+    }
+    if (PART("gemm")) {
+        fprintf(stderr, "bench: GEMM\n");
+        bench_gemm(&S, m);
+    }
+    if (PART("layers")) {
+        fprintf(stderr, "bench: layers\n");
+        bench_layers(&S, m);
+    }
+    if (PART("passes")) {
+        fprintf(stderr, "bench: U-Net passes\n");
+        bench_passes(&S, m);
+    }
+    if (PART("sampling")) {
+        fprintf(stderr, "bench: sampling\n");
+        bench_sampling(&S, m);
+    }
+    if (PART("training")) {
+        fprintf(stderr, "bench: training\n");
+        bench_training(&S, m, data);
+    }
+    if (PART("memory")) {
+        fprintf(stderr, "bench: peak memory\n");
+        bench_rss(&S, m, model_path, data);
+    }
+#undef PART
+    if (S.torch && (!only || !*only || strstr(only, "torch"))) {
         write_reference(&S, m, model_path);
         run_torch(&S);
     }

@@ -9,6 +9,10 @@
 
 #ifdef _OPENMP
 #include <omp.h>
+/* dm_unet_create with every weight 0 instead of the initialisation: for callers that
+ * overwrite them (loading a file), which then skip the random draws. */
+dm_status dm_unet_create_zeroed(const dm_unet_config *cfg, dm_unet **out, dm_error *err);
+
 /* Monotonic wall-clock seconds. */
 double dm_seconds(void);
 
@@ -27,6 +31,10 @@ dm_status dm_unet_forward_profile(const dm_unet *net, dm_unet_state *st, int bat
 #define DM_PRINTF(a, b) __attribute__((format(printf, a, b)))
 #else
 #define DM_PRINTF(a, b)
+/* dm_unet_create with every weight 0 instead of the initialisation: for callers that
+ * overwrite them (loading a file), which then skip the random draws. */
+dm_status dm_unet_create_zeroed(const dm_unet_config *cfg, dm_unet **out, dm_error *err);
+
 /* Monotonic wall-clock seconds. */
 double dm_seconds(void);
 
@@ -80,6 +88,10 @@ static inline int dm_par(double work)
 #else
     (void)work;
     return 0;
+/* dm_unet_create with every weight 0 instead of the initialisation: for callers that
+ * overwrite them (loading a file), which then skip the random draws. */
+dm_status dm_unet_create_zeroed(const dm_unet_config *cfg, dm_unet **out, dm_error *err);
+
 /* Monotonic wall-clock seconds. */
 double dm_seconds(void);
 
@@ -101,6 +113,10 @@ static inline int dm_thread_id(void)
     return omp_get_thread_num();
 #else
     return 0;
+/* dm_unet_create with every weight 0 instead of the initialisation: for callers that
+ * overwrite them (loading a file), which then skip the random draws. */
+dm_status dm_unet_create_zeroed(const dm_unet_config *cfg, dm_unet **out, dm_error *err);
+
 /* Monotonic wall-clock seconds. */
 double dm_seconds(void);
 
@@ -115,6 +131,10 @@ dm_status dm_unet_forward_profile(const dm_unet *net, dm_unet_state *st, int bat
 
 #endif
 }
+
+/* dm_unet_create with every weight 0 instead of the initialisation: for callers that
+ * overwrite them (loading a file), which then skip the random draws. */
+dm_status dm_unet_create_zeroed(const dm_unet_config *cfg, dm_unet **out, dm_error *err);
 
 /* Monotonic wall-clock seconds. */
 double dm_seconds(void);

@@ -3,7 +3,72 @@
 #include "internal.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
+
+/* ------------------------------------------------------------------------ */
+/* Element-wise math that vectorises                                         */
+/* ------------------------------------------------------------------------ */
+
+/* The hot element-wise kernels are compiled for AVX-512, AVX2 and the baseline, the best one
+ * chosen when the library loads (the build itself stays portable). Contraction into FMA is
+ * off (-std=c11), so every version computes the same bits. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define DM_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define DM_CLONES
+#endif
+
+/* exp(x) without branches or calls, so that loops over it vectorise: x = k ln2 + r with
+ * |r| <= ln2/2, exp(r) by Cephes' degree-7 polynomial (relative error < 2e-7 over the range),
+ * times 2^k built from the exponent bits. x is clamped to [-87.3, 88.3] (results stay normal
+ * floats: exp(-87.3) ~ 1e-38 stands for 0). */
+static inline float exp_fast(float x)
+{
+    x = x < -87.3f ? -87.3f : x;
+    x = x > 88.3f ? 88.3f : x;
+    const float big = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
+    float kf = x * 1.44269504088896341f + big;
+    kf = kf - big;
+    float r = x - kf * 0.693359375f;
+    r = r - kf * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    int32_t bits = ((int32_t)kf + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
+
+static inline float silu1(float x)
+{
+    return x / (1.0f + exp_fast(-x));
+}
+
+DM_CLONES static void silu_chunk(float *out, const float *inp, size_t n)
+{
+#pragma omp simd
+    for (size_t i = 0; i < n; i++)
+        out[i] = silu1(inp[i]);
+}
+
+DM_CLONES static void silu_backward_chunk(float *dinp, const float *dout, const float *inp,
+                                          size_t n)
+{
+#pragma omp simd
+    for (size_t i = 0; i < n; i++) {
+        float sg = 1.0f / (1.0f + exp_fast(-inp[i]));
+        dinp[i] += dout[i] * sg * (1.0f + inp[i] * (1.0f - sg));
+    }
+}
+
+/* Chunks of element-wise work: a function of n only. */
+#define DM_CHUNK 4096
 
 /* ------------------------------------------------------------------------ */
 /* Conv1d via im2col + GEMM                                                  */
@@ -253,35 +318,96 @@ void dm_conv1d_backward(float *dinp, float *dw, float *dbias, const float *dout,
 
 #define DM_GN_EPS 1e-5
 
-void dm_groupnorm_forward(float *out, float *stats, const float *inp, const float *gamma,
-                          const float *beta, int B, int C, int L, int G)
+/* Mean and 1/std of n values: sums in double over 8 interleaved lanes (in a fixed order, so
+ * the loop vectorises and the result does not depend on the machine). */
+DM_CLONES static void gn_stats(const float *x, size_t n, float *mean_out, float *rstd_out)
+{
+    double s[8] = {0};
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++)
+            s[j] += x[i + j];
+    double sum = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+    for (; i < n; i++)
+        sum += x[i];
+    double mean = sum / (double)n;
+    double v[8] = {0};
+    for (i = 0; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) {
+            double d = x[i + j] - mean;
+            v[j] += d * d;
+        }
+    double var = ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]));
+    for (; i < n; i++) {
+        double d = x[i] - mean;
+        var += d * d;
+    }
+    var /= (double)n;
+    *mean_out = (float)mean;
+    *rstd_out = (float)(1.0 / sqrt(var + DM_GN_EPS));
+}
+
+/* One channel of a group: y = (x - m) a + bb, then (when e) y = y * scale + shift, then
+ * (when silu) silu(y); the same float operations as the separate layers. */
+DM_CLONES static void gn_apply(float *y, const float *x, int L, float m, float a, float bb,
+                               int film, float scale, float shift, int silu)
+{
+    if (!film && !silu) {
+#pragma omp simd
+        for (int l = 0; l < L; l++)
+            y[l] = (x[l] - m) * a + bb;
+    } else if (!film) {
+#pragma omp simd
+        for (int l = 0; l < L; l++)
+            y[l] = silu1((x[l] - m) * a + bb);
+    } else {
+#pragma omp simd
+        for (int l = 0; l < L; l++) {
+            float v = (x[l] - m) * a + bb;
+            v = v * scale + shift;
+            y[l] = silu ? silu1(v) : v;
+        }
+    }
+}
+
+static void groupnorm_forward(float *out, float *stats, const float *inp, const float *gamma,
+                              const float *beta, const float *e, int silu, int B, int C, int L,
+                              int G)
 {
     const int cg = C / G;
-    const size_t n = (size_t)cg * L;
 #pragma omp parallel for schedule(static) if (dm_par(4.0 * B * C * L))
     for (int bg = 0; bg < B * G; bg++) {
         int b = bg / G, g = bg % G;
         const float *x = inp + ((size_t)b * C + (size_t)g * cg) * L;
         float *y = out + ((size_t)b * C + (size_t)g * cg) * L;
-        double sum = 0.0;
-        for (size_t i = 0; i < n; i++)
-            sum += x[i];
-        double mean = sum / (double)n, var = 0.0;
-        for (size_t i = 0; i < n; i++) {
-            double d = x[i] - mean;
-            var += d * d;
+        float mean, rstd;
+        gn_stats(x, (size_t)cg * L, &mean, &rstd);
+        if (stats) {
+            stats[2 * bg] = mean;
+            stats[2 * bg + 1] = rstd;
         }
-        var /= (double)n;
-        double rstd = 1.0 / sqrt(var + DM_GN_EPS);
-        stats[2 * bg] = (float)mean;
-        stats[2 * bg + 1] = (float)rstd;
         for (int c = 0; c < cg; c++) {
-            float a = (float)rstd * gamma[g * cg + c];
-            float m = (float)mean, bb = beta[g * cg + c];
-            for (int l = 0; l < L; l++)
-                y[(size_t)c * L + l] = (x[(size_t)c * L + l] - m) * a + bb;
+            int ch = g * cg + c;
+            float a = rstd * gamma[ch];
+            float scale = e ? 1.0f + e[(size_t)b * 2 * C + ch] : 1.0f;
+            float shift = e ? e[(size_t)b * 2 * C + C + ch] : 0.0f;
+            gn_apply(y + (size_t)c * L, x + (size_t)c * L, L, mean, a, beta[ch], e != NULL,
+                     scale, shift, silu);
         }
     }
+}
+
+void dm_groupnorm_forward(float *out, float *stats, const float *inp, const float *gamma,
+                          const float *beta, int B, int C, int L, int G)
+{
+    groupnorm_forward(out, stats, inp, gamma, beta, NULL, 0, B, C, L, G);
+}
+
+void dm_groupnorm_act_forward(float *out, const float *inp, const float *gamma,
+                              const float *beta, const float *e, int silu, int B, int C, int L,
+                              int G)
+{
+    groupnorm_forward(out, NULL, inp, gamma, beta, e, silu, B, C, L, G);
 }
 
 void dm_groupnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *dout,
@@ -345,17 +471,22 @@ void dm_groupnorm_backward(float *dinp, float *dgamma, float *dbeta, const float
 
 void dm_silu_forward(float *out, const float *inp, size_t n)
 {
-#pragma omp parallel for schedule(static) if (dm_par(16.0 * n))
-    for (size_t i = 0; i < n; i++)
-        out[i] = inp[i] / (1.0f + expf(-inp[i]));
+    const size_t chunks = (n + DM_CHUNK - 1) / DM_CHUNK;
+#pragma omp parallel for schedule(static) if (dm_par(4.0 * n))
+    for (size_t c = 0; c < chunks; c++) {
+        size_t i0 = c * DM_CHUNK;
+        silu_chunk(out + i0, inp + i0, n - i0 < DM_CHUNK ? n - i0 : DM_CHUNK);
+    }
 }
 
 void dm_silu_backward(float *dinp, const float *dout, const float *inp, size_t n)
 {
-#pragma omp parallel for schedule(static) if (dm_par(16.0 * n))
-    for (size_t i = 0; i < n; i++) {
-        float sg = 1.0f / (1.0f + expf(-inp[i]));
-        dinp[i] += dout[i] * sg * (1.0f + inp[i] * (1.0f - sg));
+    const size_t chunks = (n + DM_CHUNK - 1) / DM_CHUNK;
+#pragma omp parallel for schedule(static) if (dm_par(4.0 * n))
+    for (size_t c = 0; c < chunks; c++) {
+        size_t i0 = c * DM_CHUNK;
+        silu_backward_chunk(dinp + i0, dout + i0, inp + i0,
+                            n - i0 < DM_CHUNK ? n - i0 : DM_CHUNK);
     }
 }
 
@@ -508,23 +639,46 @@ void dm_add_backward(float *da, float *db, const float *dout, size_t n)
 /* Per (batch, head): q, k, v are (D, L) slices; S = q^T k / sqrt(D) (L, L);
  * P = row-softmax(S); out (D, L) = v P^T. */
 
+/* One row: max and sum over 16 interleaved lanes in a fixed order (vectorises; the
+ * result does not depend on the machine). */
+DM_CLONES static void softmax_row(float *row, int L)
+{
+    float m[16];
+    int j = 0;
+    for (int k = 0; k < 16; k++)
+        m[k] = row[0];
+    for (; j + 16 <= L; j += 16)
+        for (int k = 0; k < 16; k++)
+            m[k] = row[j + k] > m[k] ? row[j + k] : m[k];
+    float mx = m[0];
+    for (int k = 1; k < 16; k++)
+        mx = m[k] > mx ? m[k] : mx;
+    for (; j < L; j++)
+        mx = row[j] > mx ? row[j] : mx;
+    float s[16] = {0};
+    for (j = 0; j + 16 <= L; j += 16)
+        for (int k = 0; k < 16; k++) {
+            float v = exp_fast(row[j + k] - mx);
+            row[j + k] = v;
+            s[k] += v;
+        }
+    double sum = 0.0;
+    for (int k = 0; k < 16; k++)
+        sum += s[k];
+    for (; j < L; j++) {
+        row[j] = exp_fast(row[j] - mx);
+        sum += row[j];
+    }
+    float inv = (float)(1.0 / sum);
+    for (j = 0; j < L; j++)
+        row[j] *= inv;
+}
+
 static void softmax_rows(float *p, int L)
 {
 #pragma omp parallel for schedule(static) if (dm_par(16.0 * L * L))
-    for (int i = 0; i < L; i++) {
-        float *row = p + (size_t)i * L;
-        float mx = row[0];
-        for (int j = 1; j < L; j++)
-            mx = row[j] > mx ? row[j] : mx;
-        double sum = 0.0;
-        for (int j = 0; j < L; j++) {
-            row[j] = expf(row[j] - mx);
-            sum += row[j];
-        }
-        float inv = (float)(1.0 / sum);
-        for (int j = 0; j < L; j++)
-            row[j] *= inv;
-    }
+    for (int i = 0; i < L; i++)
+        softmax_row(p + (size_t)i * L, L);
 }
 
 /* One (item, head): p (L, L) = softmax(q^T k * scale); y (D, L) = v p^T. */

@@ -46,6 +46,11 @@ void dm_conv1d_backward(float *dinp, float *dw, float *dbias, const float *dout,
 /* inp (B,C,L) -> out (B,C,L); stats (B,G,2) keeps (mean, 1/std) for backward. */
 void dm_groupnorm_forward(float *out, float *stats, const float *inp, const float *gamma,
                           const float *beta, int B, int C, int L, int G);
+/* Inference: out = silu?(film?(groupnorm(inp))) in one pass, bit for bit the layers one
+ * after the other; e (B,2C) is film's input or NULL, silu 0 or 1. Keeps no statistics. */
+void dm_groupnorm_act_forward(float *out, const float *inp, const float *gamma,
+                              const float *beta, const float *e, int silu, int B, int C, int L,
+                              int G);
 void dm_groupnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *dout,
                            const float *inp, const float *stats, const float *gamma,
                            int B, int C, int L, int G);

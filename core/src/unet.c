@@ -118,7 +118,9 @@ typedef struct ptensor {
 
 typedef enum op_kind {
     OP_TEMB, OP_LINEAR, OP_SILU, OP_CEMB, OP_CONV, OP_GN, OP_FILM,
-    OP_ADD, OP_CONCAT, OP_UPSAMPLE, OP_ATTN
+    OP_ADD, OP_CONCAT, OP_UPSAMPLE, OP_ATTN,
+    OP_GN_ACT,              /* inference: groupnorm [+ film (in2)] + silu, fused  */
+    OP_NOP                  /* inference: an op fused into the one before         */
 } op_kind;
 
 typedef struct op {
@@ -484,7 +486,8 @@ static void init_params(dm_unet *net, uint64_t seed)
     }
 }
 
-dm_status dm_unet_create(const dm_unet_config *cfg, uint64_t seed, dm_unet **out, dm_error *err)
+static dm_status unet_create(const dm_unet_config *cfg, uint64_t seed, int init, dm_unet **out,
+                             dm_error *err)
 {
     if (!out)
         return dm_fail(err, DM_ERR_INVALID_ARGUMENT, "dm_unet_create: out is NULL");
@@ -513,9 +516,20 @@ dm_status dm_unet_create(const dm_unet_config *cfg, uint64_t seed, dm_unet **out
     net->params = params;
     bd.t = NULL;
     builder_free(&bd);
-    init_params(net, seed);
+    if (init)
+        init_params(net, seed);
     *out = net;
     return DM_OK;
+}
+
+dm_status dm_unet_create(const dm_unet_config *cfg, uint64_t seed, dm_unet **out, dm_error *err)
+{
+    return unet_create(cfg, seed, 1, out, err);
+}
+
+dm_status dm_unet_create_zeroed(const dm_unet_config *cfg, dm_unet **out, dm_error *err)
+{
+    return unet_create(cfg, 0, 0, out, err);
 }
 
 void dm_unet_free(dm_unet *net)
@@ -565,6 +579,8 @@ static double op_flops(const op *o, const abuf *bufs)
         return 4.0 * o->C * (double)o->L * o->L + 5.0 * o->H * (double)o->L * o->L;
     case OP_GN:
         return 7.0 * o->C * o->L;
+    case OP_GN_ACT: /* groupnorm, film when in2, silu */
+        return (7.0 + (o->in2 >= 0 ? 2.0 : 0.0) + 4.0) * o->C * o->L;
     case OP_SILU:
         return 4.0 * bufs[o->in].C * bufs[o->in].L;
     case OP_FILM:
@@ -626,6 +642,37 @@ typedef struct slot {
     int buf;
 } slot;
 
+/* Inference: groupnorm followed by silu, or by film then silu, becomes one op when the
+ * intermediate results are read by nothing else (the fused kernel computes the same bits). */
+static void fuse_inference(builder *bd)
+{
+    int *readers = calloc((size_t)bd->nbufs, sizeof *readers);
+    if (!readers)
+        return; /* unfused is correct too */
+    for (int j = 0; j < bd->nops; j++) {
+        readers[bd->ops[j].in]++;
+        if (bd->ops[j].in2 >= 0)
+            readers[bd->ops[j].in2]++;
+    }
+    for (int j = 0; j + 1 < bd->nops; j++) {
+        op *g = &bd->ops[j], *n1 = &bd->ops[j + 1];
+        if (g->kind != OP_GN || readers[g->out] != 1)
+            continue;
+        if (n1->kind == OP_SILU && n1->in == g->out) {
+            g->kind = OP_GN_ACT, g->aux = -1, g->out = n1->out;
+            n1->kind = OP_NOP, n1->in = g->in, n1->out = g->out;
+        } else if (j + 2 < bd->nops && n1->kind == OP_FILM && n1->in == g->out &&
+                   readers[n1->out] == 1 && bd->ops[j + 2].kind == OP_SILU &&
+                   bd->ops[j + 2].in == n1->out) {
+            op *n2 = &bd->ops[j + 2];
+            g->kind = OP_GN_ACT, g->aux = -1, g->in2 = n1->in2, g->out = n2->out;
+            n1->kind = OP_NOP, n1->in = g->in, n1->in2 = -1, n1->out = g->out;
+            n2->kind = OP_NOP, n2->in = g->in, n2->out = g->out;
+        }
+    }
+    free(readers);
+}
+
 /* Inference: a buffer lives from the op that writes it to the last op that
  * reads it (the output to the end); buffers whose lives do not overlap share
  * memory, placed first-fit, and an element-wise op writes over its input when
@@ -641,8 +688,11 @@ static size_t plan_inference(builder *bd, int out_buf, int max_batch)
         goto done;
     for (int i = 0; i < nb; i++)
         first[i] = i < 2 ? -1 : -2, last[i] = -2;
+    fuse_inference(bd);
     for (int j = 0; j < bd->nops; j++) {
         const op *o = &bd->ops[j];
+        if (o->kind == OP_NOP)
+            continue;
         first[o->out] = j;
         if (o->aux >= 0 && o->kind != OP_ATTN)
             first[o->aux] = j, last[o->aux] = j;
@@ -903,6 +953,12 @@ static void op_forward(const dm_unet *net, dm_unet_state *st, const op *o, int B
     case OP_UPSAMPLE:
         dm_upsample_forward(y, x, B, o->C, o->L, o->f);
         break;
+    case OP_GN_ACT:
+        dm_groupnorm_act_forward(y, x, P + o->w, P + o->b, o->in2 >= 0 ? A(st, act, o->in2) : NULL,
+                                 1, B, o->C, o->L, o->G);
+        break;
+    case OP_NOP:
+        break;
     case OP_ATTN:
         if (st->train)
             dm_attention_forward(y, A(st, act, o->aux), x, B, o->C, o->L, o->H);
@@ -958,11 +1014,16 @@ static void op_backward(const dm_unet *net, dm_unet_state *st, const op *o, int 
     case OP_ATTN:
         dm_attention_backward(dx, dy, x, A(st, act, o->aux), B, o->C, o->L, o->H, st->scratch);
         break;
+    case OP_GN_ACT:
+    case OP_NOP:
+        break; /* inference states only */
     }
 }
 
-static const char *const op_names[] = {"temb", "linear", "silu", "cemb", "conv", "groupnorm",
-                                       "film", "add", "concat", "upsample", "attention"};
+static const char *const op_names[] = {"temb",   "linear",   "silu",      "cemb",
+                                       "conv",   "groupnorm", "film",     "add",
+                                       "concat", "upsample", "attention", "groupnorm+silu",
+                                       "nop"};
 
 static void op_describe(const dm_unet_state *st, const op *o, int B, char *shape, size_t n)
 {
