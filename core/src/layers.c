@@ -21,11 +21,11 @@
 
 /* exp(x) without branches or calls, so that loops over it vectorise: x = k ln2 + r with
  * |r| <= ln2/2, exp(r) by Cephes' degree-7 polynomial (relative error < 2e-7 over the range),
- * times 2^k built from the exponent bits. x is clamped to [-87.3, 88.3] (results stay normal
- * floats: exp(-87.3) ~ 1e-38 stands for 0). */
-static inline float exp_fast(float x)
+ * times 2^k built from the exponent bits. x is clamped to [-87.3, 88.3], and below -87.3
+ * the result is 0: never a subnormal (arithmetic on those is very slow). */
+static inline float exp_fast(float x0)
 {
-    x = x < -87.3f ? -87.3f : x;
+    float x = x0 < -87.3f ? -87.3f : x0;
     x = x > 88.3f ? 88.3f : x;
     const float big = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
     float kf = x * 1.44269504088896341f + big;
@@ -42,7 +42,7 @@ static inline float exp_fast(float x)
     int32_t bits = ((int32_t)kf + 127) << 23;
     float scale;
     memcpy(&scale, &bits, sizeof scale);
-    return p * scale;
+    return x0 < -87.3f ? 0.0f : p * scale; /* 0, not a subnormal: those are slow */
 }
 
 static inline float silu1(float x)
@@ -66,6 +66,11 @@ DM_CLONES static void silu_backward_chunk(float *dinp, const float *dout, const 
         dinp[i] += dout[i] * sg * (1.0f + inp[i] * (1.0f - sg));
     }
 }
+
+/* Forward ops that only stream memory (add, FiLM, upsampling) run in parallel only when very
+ * large: a parallel region costs a wake-up and a barrier, which on a busy machine (a thread
+ * not scheduled) costs far more than copying a few MB. */
+#define DM_MEMORY_BOUND 16.0
 
 /* Chunks of element-wise work: a function of n only. */
 #define DM_CHUNK 4096
@@ -530,7 +535,7 @@ void dm_linear_backward(float *dinp, float *dw, float *dbias, const float *dout,
 
 void dm_film_forward(float *out, const float *inp, const float *e, int B, int C, int L)
 {
-#pragma omp parallel for schedule(static) if (dm_par(2.0 * B * C * L))
+#pragma omp parallel for schedule(static) if (dm_par(2.0 * B * C * L / DM_MEMORY_BOUND))
     for (int bc = 0; bc < B * C; bc++) {
         int b = bc / C, c = bc % C;
         float scale = 1.0f + e[(size_t)b * 2 * C + c], shift = e[(size_t)b * 2 * C + C + c];
@@ -569,7 +574,7 @@ void dm_film_backward(float *dinp, float *de, const float *dout, const float *in
 
 void dm_upsample_forward(float *out, const float *inp, int B, int C, int L, int f)
 {
-#pragma omp parallel for schedule(static) if (dm_par((double)B * C * L * f))
+#pragma omp parallel for schedule(static) if (dm_par((double)B * C * L * f / DM_MEMORY_BOUND))
     for (int bc = 0; bc < B * C; bc++) {
         const float *x = inp + (size_t)bc * L;
         float *y = out + (size_t)bc * L * f;
@@ -617,7 +622,7 @@ void dm_concat_backward(float *da, float *db, const float *dout, int B, int Ca, 
 
 void dm_add_forward(float *out, const float *a, const float *b, size_t n)
 {
-#pragma omp parallel for schedule(static) if (dm_par((double)n))
+#pragma omp parallel for schedule(static) if (dm_par((double)n / DM_MEMORY_BOUND))
     for (size_t i = 0; i < n; i++)
         out[i] = a[i] + b[i];
 }
@@ -681,34 +686,49 @@ static void softmax_rows(float *p, int L)
         softmax_row(p + (size_t)i * L, L);
 }
 
-/* One (item, head): p (L, L) = softmax(q^T k * scale); y (D, L) = v p^T. */
+/* One (item, head): p (L, L) = softmax(q^T k * scale); y (D, L) = v p^T, by single-threaded
+ * GEMMs: the heads run in parallel, and a head's bits do not depend on the thread count. */
 static void attention_head_forward(float *y, float *p, const float *q, int C, int L, int D)
 {
     const float *k = q + (size_t)C * L, *v = k + (size_t)C * L;
     const float scale = 1.0f / sqrtf((float)D);
-    dm_sgemm(true, false, L, L, D, scale, q, L, k, L, 0.0f, p, L);
+    dm_sgemm_serial(true, false, L, L, D, scale, q, L, k, L, 0.0f, p, L);
     softmax_rows(p, L);
-    dm_sgemm(false, true, D, L, L, 1.0f, v, L, p, L, 0.0f, y, L);
+    dm_sgemm_serial(false, true, D, L, L, 1.0f, v, L, p, L, 0.0f, y, L);
 }
 
 void dm_attention_forward(float *out, float *probs, const float *qkv, int B, int C, int L, int H)
 {
     const int D = C / H;
-    for (int b = 0; b < B; b++)
-        for (int h = 0; h < H; h++)
-            attention_head_forward(out + ((size_t)b * C + (size_t)h * D) * L,
-                                   probs + ((size_t)b * H + h) * L * L,
-                                   qkv + ((size_t)b * 3 * C + (size_t)h * D) * L, C, L, D);
+#pragma omp parallel for schedule(dynamic, 1) if (B * H > 1 && dm_par(4.0 * B * C * L * L))
+    for (int bh = 0; bh < B * H; bh++) {
+        int b = bh / H, h = bh % H;
+        attention_head_forward(out + ((size_t)b * C + (size_t)h * D) * L,
+                               probs + (size_t)bh * L * L,
+                               qkv + ((size_t)b * 3 * C + (size_t)h * D) * L, C, L, D);
+    }
 }
 
-void dm_attention_forward_infer(float *out, float *scratch, const float *qkv, int B, int C, int L,
-                                int H)
+void dm_attention_forward_infer(float *out, const dm_scratch *sc, const float *qkv, int B, int C,
+                                int L, int H)
 {
     const int D = C / H;
-    for (int b = 0; b < B; b++)
-        for (int h = 0; h < H; h++)
-            attention_head_forward(out + ((size_t)b * C + (size_t)h * D) * L, scratch,
+    int team = 1;
+#ifdef _OPENMP
+    team = omp_get_max_threads();
+#endif
+    if (team > sc->copies)
+        team = sc->copies;
+#pragma omp parallel num_threads(team) if (B * H > 1 && team > 1 && dm_par(4.0 * B * C * L * L))
+    {
+        float *p = sc->p + (size_t)dm_thread_id() * sc->stride;
+#pragma omp for schedule(dynamic, 1)
+        for (int bh = 0; bh < B * H; bh++) {
+            int b = bh / H, h = bh % H;
+            attention_head_forward(out + ((size_t)b * C + (size_t)h * D) * L, p,
                                    qkv + ((size_t)b * 3 * C + (size_t)h * D) * L, C, L, D);
+        }
+    }
 }
 
 void dm_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *probs,

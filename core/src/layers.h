@@ -85,9 +85,10 @@ void dm_add_backward(float *da, float *db, const float *dout, size_t n);
 /* Multi-head self-attention over time. qkv (B,3C,L) -> out (B,C,L);
  * probs (B,H,L,L) keeps the softmax for backward; scratch holds L*L floats. */
 void dm_attention_forward(float *out, float *probs, const float *qkv, int B, int C, int L, int H);
-/* The same output, bit for bit, keeping no probabilities: scratch holds L*L floats. */
-void dm_attention_forward_infer(float *out, float *scratch, const float *qkv, int B, int C, int L,
-                                int H);
+/* The same output, bit for bit, keeping no probabilities: each thread uses a scratch
+ * copy of L*L floats (stride >= L*L); (item, head) pairs run in parallel. */
+void dm_attention_forward_infer(float *out, const dm_scratch *sc, const float *qkv, int B, int C,
+                                int L, int H);
 void dm_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *probs,
                            int B, int C, int L, int H, float *scratch);
 

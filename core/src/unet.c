@@ -770,13 +770,16 @@ struct dm_unet_state {
     abuf *bufs;
     int nbufs;
     int out_buf;
-    float *act;             /* activations, max_batch items per buffer        */
+    float *act;             /* activations: train, max_batch items per buffer; */
+                            /* inference, n_arenas arenas of one item each     */
+    int n_arenas;           /* inference: threads that run items at once       */
     float *dact;            /* their gradients (train only)                   */
     size_t act_n;
     float *scratch;
     size_t scratch_n;       /* floats per copy (backward)                     */
     int scratch_copies;     /* one per thread that may run a batch item       */
     size_t scratch_total;   /* floats in all, >= the forward's needs           */
+                            /* (inference: n_arenas regions of scratch_n)      */
     float *grads;           /* parameter gradients (train only)               */
     size_t n_params;
     int *cls;               /* (max_batch)                                    */
@@ -815,7 +818,7 @@ dm_status dm_unet_state_create(const dm_unet *net, const dm_unet_state_params *p
     /* lay the buffers out in one arena: all of them for training, sharing
      * memory between buffers whose lives do not overlap for inference */
     size_t total = params->train ? plan_all(bd.bufs, bd.nbufs, params->max_batch)
-                                 : plan_inference(&bd, out_buf, params->max_batch);
+                                 : plan_inference(&bd, out_buf, 1);
     if (total == (size_t)-1) {
         builder_free(&bd);
         return dm_fail(err, DM_ERR_OUT_OF_MEMORY, "U-Net state: buffers too large");
@@ -834,21 +837,29 @@ dm_status dm_unet_state_create(const dm_unet *net, const dm_unet_state_params *p
     st->out_buf = out_buf;
     st->act_n = total;
     /* training: a full im2col per thread that runs a batch item (backward);
-     * inference: a conv tile per thread, or one attention matrix */
+     * inference: per thread, a conv tile or an attention matrix, and an arena
+     * for one item (threads run whole items when the batch has several) */
     const int threads = dm_threads_resolve(params->n_threads);
     size_t fs = (bd.fscratch + 15) / 16 * 16;
-    st->scratch_n = params->train ? (bd.scratch + 15) / 16 * 16 : fs;
-    st->scratch_copies = params->train && threads > params->max_batch ? params->max_batch
-                                                                      : threads;
-    st->scratch_total = st->scratch_n * (size_t)st->scratch_copies;
-    if (st->scratch_total < fs * (size_t)threads)
-        st->scratch_total = fs * (size_t)threads;
-    if (st->scratch_total < bd.attn_scratch)
-        st->scratch_total = bd.attn_scratch;
+    if (params->train) {
+        st->n_arenas = 1;
+        st->scratch_n = (bd.scratch + 15) / 16 * 16;
+        st->scratch_copies = threads > params->max_batch ? params->max_batch : threads;
+        st->scratch_total = st->scratch_n * (size_t)st->scratch_copies;
+        if (st->scratch_total < fs * (size_t)threads)
+            st->scratch_total = fs * (size_t)threads;
+        if (st->scratch_total < bd.attn_scratch)
+            st->scratch_total = bd.attn_scratch;
+    } else {
+        st->n_arenas = threads < params->max_batch ? threads : params->max_batch;
+        st->scratch_n = fs > bd.attn_scratch ? fs : (bd.attn_scratch + 15) / 16 * 16;
+        st->scratch_copies = threads;
+        st->scratch_total = st->scratch_n * (size_t)threads;
+    }
     st->n_params = net->n_params;
     bd.ops = NULL, bd.bufs = NULL;
     builder_free(&bd);
-    st->act = dm_alloc(total, sizeof(float));
+    st->act = dm_alloc(total * (size_t)st->n_arenas, sizeof(float));
     st->scratch = dm_alloc(st->scratch_total, sizeof(float));
     st->cls = dm_alloc((size_t)st->max_batch, sizeof(int));
     if (st->train) {
@@ -856,7 +867,7 @@ dm_status dm_unet_state_create(const dm_unet *net, const dm_unet_state_params *p
         st->grads = dm_alloc(net->n_params, sizeof(float));
     }
     if (!st->act || !st->scratch || !st->cls || (st->train && (!st->dact || !st->grads))) {
-        size_t mb = (total * (st->train ? 2 : 1) * sizeof(float)) >> 20;
+        size_t mb = (total * (st->train ? 2 : (size_t)st->n_arenas) * sizeof(float)) >> 20;
         dm_unet_state_free(st);
         return dm_fail(err, DM_ERR_OUT_OF_MEMORY, "U-Net state: out of memory (%zu MiB needed)",
                        mb);
@@ -884,7 +895,7 @@ int dm_unet_state_length(const dm_unet_state *st) { return st->length; }
 
 size_t dm_unet_state_bytes(const dm_unet_state *st)
 {
-    size_t n = st->act_n * (st->train ? 2 : 1) + st->scratch_total +
+    size_t n = st->act_n * (st->train ? 2 : (size_t)st->n_arenas) + st->scratch_total +
                (st->train ? st->n_params : 0);
     return n * sizeof(float);
 }
@@ -912,10 +923,20 @@ static size_t item(const dm_unet_state *st, int i)
     return (size_t)st->bufs[i].C * st->bufs[i].L;
 }
 
-static void op_forward(const dm_unet *net, dm_unet_state *st, const op *o, int B)
+/* What a forward pass over some items works with. */
+typedef struct pass {
+    float *act;             /* the arena                                       */
+    float *scratch;         /* `copies` regions of scratch_n floats            */
+    size_t scratch_n;
+    int copies;
+    const int *cls;         /* the items' classes                              */
+} pass;
+
+static void op_forward(const dm_unet *net, const dm_unet_state *st, const pass *ps, const op *o,
+                       int B)
 {
     const float *P = net->params;
-    float *act = st->act;
+    float *act = ps->act;
     float *y = A(st, act, o->out);
     const float *x = A(st, act, o->in);
     switch (o->kind) {
@@ -929,12 +950,12 @@ static void op_forward(const dm_unet *net, dm_unet_state *st, const op *o, int B
         dm_silu_forward(y, x, (size_t)B * item(st, o->in));
         break;
     case OP_CEMB:
-        dm_class_embedding_forward(y, x, P + o->w, st->cls, B, o->C);
+        dm_class_embedding_forward(y, x, P + o->w, ps->cls, B, o->C);
         break;
     case OP_CONV: {
         dm_conv1d_shape s = o->conv;
         s.B = B;
-        dm_scratch sc = {st->scratch, st->scratch_total, 1};
+        dm_scratch sc = {ps->scratch, ps->scratch_n * (size_t)ps->copies, 1};
         dm_conv1d_forward(y, x, P + o->w, P + o->b, &s, &sc);
         break;
     }
@@ -963,7 +984,10 @@ static void op_forward(const dm_unet *net, dm_unet_state *st, const op *o, int B
         if (st->train)
             dm_attention_forward(y, A(st, act, o->aux), x, B, o->C, o->L, o->H);
         else
-            dm_attention_forward_infer(y, st->scratch, x, B, o->C, o->L, o->H);
+        {
+            dm_scratch sc = {ps->scratch, ps->scratch_n, ps->copies};
+            dm_attention_forward_infer(y, &sc, x, B, o->C, o->L, o->H);
+        }
         break;
     }
 }
@@ -1036,6 +1060,40 @@ static void op_describe(const dm_unet_state *st, const op *o, int B, char *shape
     (void)out;
 }
 
+static void run_ops(const dm_unet *net, const dm_unet_state *st, const pass *ps, int B,
+                    dm_unet_op_fn fn, void *user)
+{
+    for (int i = 0; i < st->nops; i++) {
+        const op *o = &st->ops[i];
+        if (!fn) {
+            op_forward(net, st, ps, o, B);
+            continue;
+        }
+        if (o->kind == OP_NOP)
+            continue;
+        double t0 = dm_seconds();
+        op_forward(net, st, ps, o, B);
+        double dt = dm_seconds() - t0;
+        char shape[64];
+        op_describe(st, o, B, shape, sizeof shape);
+        fn(user, op_names[o->kind], shape, op_flops(o, st->bufs) * B, dt);
+    }
+}
+
+/* Inference: item b of the batch through the network on the arena of ps. Every layer
+ * computes an item alone as it would within a batch, so the bits are the same. */
+static void run_item(const dm_unet *net, const dm_unet_state *st, const pass *ps0, int b,
+                     const float *x, const float *t, float *y, dm_unet_op_fn fn, void *user)
+{
+    pass ps = *ps0;
+    ps.cls = st->cls + b;
+    memcpy(A(st, ps.act, 0), x + (size_t)b * item(st, 0), item(st, 0) * sizeof(float));
+    memcpy(A(st, ps.act, 1), t + b, sizeof(float));
+    run_ops(net, st, &ps, 1, fn, user);
+    memcpy(y + (size_t)b * item(st, st->out_buf), A(st, ps.act, st->out_buf),
+           item(st, st->out_buf) * sizeof(float));
+}
+
 static dm_status forward_impl(const dm_unet *net, dm_unet_state *st, int batch, const float *x,
                               const float *t, const int *cls, float *y, dm_error *err,
                               dm_unet_op_fn fn, void *user)
@@ -1058,24 +1116,33 @@ static dm_status forward_impl(const dm_unet *net, dm_unet_state *st, int batch, 
         st->cls[b] = nc > 0 ? c : 0;
     }
     int prev = dm_threads_begin(st->n_threads);
-    memcpy(A(st, st->act, 0), x, (size_t)batch * item(st, 0) * sizeof(float));
-    memcpy(A(st, st->act, 1), t, (size_t)batch * sizeof(float));
-    for (int i = 0; i < st->nops; i++) {
-        const op *o = &st->ops[i];
-        if (!fn) {
-            op_forward(net, st, o, batch);
-            continue;
+    if (st->train) { /* the whole batch through each op, every activation kept */
+        pass ps = {st->act, st->scratch, st->scratch_total, 1, st->cls};
+        memcpy(A(st, st->act, 0), x, (size_t)batch * item(st, 0) * sizeof(float));
+        memcpy(A(st, st->act, 1), t, (size_t)batch * sizeof(float));
+        run_ops(net, st, &ps, batch, fn, user);
+        memcpy(y, A(st, st->act, st->out_buf),
+               (size_t)batch * item(st, st->out_buf) * sizeof(float));
+        st->batch = batch;
+    } else if (batch > 1 && st->n_arenas > 1 && !fn) {
+        /* items spread over the threads, each running the whole network on its
+         * own arena: no synchronisation inside a pass */
+        int team = st->n_arenas < batch ? st->n_arenas : batch;
+#pragma omp parallel num_threads(team)
+        {
+            int id = dm_thread_id();
+            pass ps = {st->act + (size_t)id * st->act_n, st->scratch + (size_t)id * st->scratch_n,
+                       st->scratch_n, 1, NULL};
+#pragma omp for schedule(dynamic, 1)
+            for (int b = 0; b < batch; b++)
+                run_item(net, st, &ps, b, x, t, y, NULL, NULL);
         }
-        double t0 = dm_seconds();
-        op_forward(net, st, o, batch);
-        double dt = dm_seconds() - t0;
-        char shape[64];
-        op_describe(st, o, batch, shape, sizeof shape);
-        fn(user, op_names[o->kind], shape, op_flops(o, st->bufs) * batch, dt);
+    } else { /* item by item, the layers' own loops in parallel */
+        pass ps = {st->act, st->scratch, st->scratch_n, st->scratch_copies, NULL};
+        for (int b = 0; b < batch; b++)
+            run_item(net, st, &ps, b, x, t, y, fn, user);
     }
-    memcpy(y, A(st, st->act, st->out_buf), (size_t)batch * item(st, st->out_buf) * sizeof(float));
     dm_threads_end(prev);
-    st->batch = batch;
     return DM_OK;
 }
 
