@@ -246,6 +246,7 @@ void dm_conv1d_forward(float *out, const float *inp, const float *w, const float
 #endif
     if (team > copies)
         team = copies;
+    (void)par;
 #pragma omp parallel num_threads(team) if (par)
     {
         float *col = sc->p + (size_t)dm_thread_id() * need;

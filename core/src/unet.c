@@ -1128,6 +1128,7 @@ static dm_status forward_impl(const dm_unet *net, dm_unet_state *st, int batch, 
         /* items spread over the threads, each running the whole network on its
          * own arena: no synchronisation inside a pass */
         int team = st->n_arenas < batch ? st->n_arenas : batch;
+        (void)team;
 #pragma omp parallel num_threads(team)
         {
             int id = dm_thread_id();
