@@ -9,44 +9,12 @@
 
 #ifdef _OPENMP
 #include <omp.h>
-/* dm_unet_create with every weight 0 instead of the initialisation: for callers that
- * overwrite them (loading a file), which then skip the random draws. */
-dm_status dm_unet_create_zeroed(const dm_unet_config *cfg, dm_unet **out, dm_error *err);
-
-/* Monotonic wall-clock seconds. */
-double dm_seconds(void);
-
-/* For benchmarks: a forward pass that reports every op of the tape as it runs
- * (kind such as "conv", a shape string, its FLOPs and seconds). Same results
- * as dm_unet_forward. */
-typedef void (*dm_unet_op_fn)(void *user, const char *kind, const char *shape, double flops,
-                              double seconds);
-dm_status dm_unet_forward_profile(const dm_unet *net, dm_unet_state *st, int batch,
-                                  const float *x, const float *t, const int *cls, float *y,
-                                  dm_unet_op_fn fn, void *user, dm_error *err);
-
 #endif
 
 #if defined(__GNUC__)
 #define DM_PRINTF(a, b) __attribute__((format(printf, a, b)))
 #else
 #define DM_PRINTF(a, b)
-/* dm_unet_create with every weight 0 instead of the initialisation: for callers that
- * overwrite them (loading a file), which then skip the random draws. */
-dm_status dm_unet_create_zeroed(const dm_unet_config *cfg, dm_unet **out, dm_error *err);
-
-/* Monotonic wall-clock seconds. */
-double dm_seconds(void);
-
-/* For benchmarks: a forward pass that reports every op of the tape as it runs
- * (kind such as "conv", a shape string, its FLOPs and seconds). Same results
- * as dm_unet_forward. */
-typedef void (*dm_unet_op_fn)(void *user, const char *kind, const char *shape, double flops,
-                              double seconds);
-dm_status dm_unet_forward_profile(const dm_unet *net, dm_unet_state *st, int batch,
-                                  const float *x, const float *t, const int *cls, float *y,
-                                  dm_unet_op_fn fn, void *user, dm_error *err);
-
 #endif
 
 /* Fills err (when not NULL) and returns status, so that callers can write
@@ -88,22 +56,6 @@ static inline int dm_par(double work)
 #else
     (void)work;
     return 0;
-/* dm_unet_create with every weight 0 instead of the initialisation: for callers that
- * overwrite them (loading a file), which then skip the random draws. */
-dm_status dm_unet_create_zeroed(const dm_unet_config *cfg, dm_unet **out, dm_error *err);
-
-/* Monotonic wall-clock seconds. */
-double dm_seconds(void);
-
-/* For benchmarks: a forward pass that reports every op of the tape as it runs
- * (kind such as "conv", a shape string, its FLOPs and seconds). Same results
- * as dm_unet_forward. */
-typedef void (*dm_unet_op_fn)(void *user, const char *kind, const char *shape, double flops,
-                              double seconds);
-dm_status dm_unet_forward_profile(const dm_unet *net, dm_unet_state *st, int batch,
-                                  const float *x, const float *t, const int *cls, float *y,
-                                  dm_unet_op_fn fn, void *user, dm_error *err);
-
 #endif
 }
 
@@ -113,22 +65,6 @@ static inline int dm_thread_id(void)
     return omp_get_thread_num();
 #else
     return 0;
-/* dm_unet_create with every weight 0 instead of the initialisation: for callers that
- * overwrite them (loading a file), which then skip the random draws. */
-dm_status dm_unet_create_zeroed(const dm_unet_config *cfg, dm_unet **out, dm_error *err);
-
-/* Monotonic wall-clock seconds. */
-double dm_seconds(void);
-
-/* For benchmarks: a forward pass that reports every op of the tape as it runs
- * (kind such as "conv", a shape string, its FLOPs and seconds). Same results
- * as dm_unet_forward. */
-typedef void (*dm_unet_op_fn)(void *user, const char *kind, const char *shape, double flops,
-                              double seconds);
-dm_status dm_unet_forward_profile(const dm_unet *net, dm_unet_state *st, int batch,
-                                  const float *x, const float *t, const int *cls, float *y,
-                                  dm_unet_op_fn fn, void *user, dm_error *err);
-
 #endif
 }
 
