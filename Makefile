@@ -8,6 +8,7 @@
 #   make bench-plugin    time the LV2 plugin's run() per block (idle and 8 voices)
 #   make valgrind        $(VALGRIND_TESTS) under valgrind (definite leaks are errors)
 #   make demo            deps + build + write clips (bundled model, or a tiny synthetic one)
+#   make bench           speed against the machine's peak and PyTorch (bench/; BENCH_QUICK=1)
 #   make install         PREFIX=/usr/local DESTDIR= LV2DIR=$(PREFIX)/lib/lv2
 #   make uninstall       the same variables
 #   make clean           remove build/ and build-asan/
@@ -177,11 +178,15 @@ $(FLAGS_STAMP): FORCE
 # The command looks for the installed default model in $(DATADIR)/dmaudio/models.
 $(CLI_OBJS): OBJ_CPPFLAGS = -DDM_DATADIR='"$(DATADIR)/dmaudio"'
 
+# The layers' element-wise loops (exp in SiLU, softmax, fused GroupNorm) vectorise only when
+# the compiler may assume comparisons do not trap; results are the same IEEE operations.
+$(OBJ)/core/src/layers.o: OBJ_CFLAGS = -fno-trapping-math
+
 $(CORE_OBJS) $(CLI_OBJS): $(OBJ)/%.o: %.c $(FLAGS_STAMP)
 	$(call need_pkgs,$(MISSING_LIB))
 	@mkdir -p $(@D)
 	$(call say,CC,$<)
-	$(Q)$(CC) $(ALL_CPPFLAGS) $(OBJ_CPPFLAGS) $(ALL_CFLAGS) $(DEP_FLAGS) -c $< -o $@
+	$(Q)$(CC) $(ALL_CPPFLAGS) $(OBJ_CPPFLAGS) $(ALL_CFLAGS) $(OBJ_CFLAGS) $(DEP_FLAGS) -c $< -o $@
 
 # The plugin exports lv2_descriptor only (LV2_SYMBOL_EXPORT); everything else is hidden.
 # It looks for the installed default model in $(DATADIR)/dmaudio/models.
@@ -464,6 +469,26 @@ model: dataset
 	echo "model: wrote $(MODEL_OUT); evaluating against $(DRUMS_DIR)/valid"; \
 	OMP_WAIT_POLICY=passive sh recipes/drums/evaluate.sh $(BUILD)/dmaudio $(MODEL_OUT) $(DRUMS_DIR) \
 	  $(MODEL_OUT:.dmm=.eval)
+
+# ---------------------------------------------------------------------------------------------
+# bench — speed, not correctness: never part of `make test`. bench/bench.c measures the peak
+# FMA rate, the GEMM backend and every layer on the model's shapes, whole passes, sampling,
+# training and peak memory; bench/torch_bench.py runs the same network in PyTorch (Debian's
+# python3-torch, not in DEB_PACKAGES: the bench skips it when missing). Table on stdout,
+# $(BUILD)/bench.json. BENCH_QUICK=1 is a smoke test; see bench/bench.c for the other knobs.
+BENCH_BIN = $(BUILD)/bench/bench
+PYTHON ?= /usr/bin/python3
+
+$(BENCH_BIN): bench/bench.c $(LIB_A) $(HEADERS) $(wildcard core/src/*.h) $(FLAGS_STAMP)
+	@mkdir -p $(@D)
+	$(call say,CC,$<)
+	$(Q)$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIB_A) $(ALL_LDLIBS)
+
+.PHONY: bench
+bench: all $(BENCH_BIN)
+	BENCH_DIR=$(BUILD)/bench BENCH_JSON=$(BUILD)/bench.json DMAUDIO=$(BIN) PYTHON=$(PYTHON) \
+	  $(BENCH_BIN)
+	@$(MAKE) --no-print-directory bench-plugin
 
 # ---------------------------------------------------------------------------------------------
 # install

@@ -254,6 +254,56 @@ static void test_unet_bitwise_across_threads(void **state)
     free(y1), free(y2), free(g1), free(g2);
 }
 
+/* An inference state (train = 0) shares memory between activations whose
+ * lives do not overlap and keeps no attention probabilities: its outputs are
+ * bitwise those of a training state, for every batch size up to its maximum,
+ * run after run (no stale buffer read), in far less memory. */
+static void test_unet_inference_state_bitwise(void **state)
+{
+    (void)state;
+    dm_unet_config c = dm_unet_default_config();
+    c.n_classes = 3;
+    c.channels[0] = 16, c.channels[1] = 32, c.channels[2] = 64;
+    c.blocks = 2;
+    c.attention[1] = 1;
+    dm_unet *net;
+    assert_int_equal(dm_unet_create(&c, 78, &net, NULL), DM_OK);
+    size_t np = dm_unet_n_params(net);
+    float *p = dm_unet_params(net);
+    dm_rng_normal(9, 0, 0, p, np);
+    for (size_t i = 0; i < np; i++)
+        p[i] *= 0.05f;
+    enum { B = 3, L = 512 }; /* several conv tiles per item at the first level */
+    size_t nx = (size_t)B * L;
+    float *x = zeros(nx), *ytrain = zeros(nx), *yinfer = zeros(nx);
+    dm_rng_normal(10, 0, 0, x, nx);
+    float t[B] = {0.1f, 0.5f, 0.95f};
+    int cls[B] = {2, 3, 0};
+    dm_unet_state_params sp = dm_unet_state_default_params();
+    sp.max_batch = B, sp.length = L, sp.train = 1, sp.n_threads = 2;
+    dm_unet_state *train, *infer;
+    assert_int_equal(dm_unet_state_create(net, &sp, &train, NULL), DM_OK);
+    sp.train = 0;
+    assert_int_equal(dm_unet_state_create(net, &sp, &infer, NULL), DM_OK);
+    assert_true(dm_unet_state_bytes(infer) * 4 < dm_unet_state_bytes(train));
+    for (int batch = B; batch >= 1; batch -= 2) {
+        assert_int_equal(dm_unet_forward(net, train, batch, x, t, cls, ytrain, NULL), DM_OK);
+        for (int run = 0; run < (batch == B ? 2 : 1); run++) {
+            memset(yinfer, 0, nx * sizeof(float));
+            assert_int_equal(dm_unet_forward(net, infer, batch, x, t, cls, yinfer, NULL), DM_OK);
+            assert_memory_equal(ytrain, yinfer, (size_t)batch * L * sizeof(float));
+        }
+    }
+    dm_unet_state_free(infer);
+    double s = 0.0;
+    for (size_t i = 0; i < nx; i++)
+        s += fabs(ytrain[i]);
+    assert_true(s > 0.0);
+    dm_unet_state_free(train);
+    free(x), free(ytrain), free(yinfer);
+    dm_unet_free(net);
+}
+
 /* The documented initialisation: gammas 1, zero-initialised blocks, bounded
  * uniform weights; the same seed gives the same weights. */
 static void test_unet_initialisation(void **state)
@@ -376,6 +426,7 @@ int main(void)
         cmocka_unit_test(test_unet_b_matches_pytorch),
         cmocka_unit_test(test_unet_finite_differences),
         cmocka_unit_test(test_unet_bitwise_across_threads),
+        cmocka_unit_test(test_unet_inference_state_bitwise),
         cmocka_unit_test(test_unet_initialisation),
         cmocka_unit_test(test_unet_config_errors),
         cmocka_unit_test(test_unet_state_errors),

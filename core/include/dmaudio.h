@@ -137,7 +137,9 @@ typedef struct dm_unet_state_params {
     int length;                     /* samples/frames per item; a multiple of      */
                                     /* dm_unet_length_multiple() (no default)      */
     int train;                      /* 1: keep what backward needs + a gradient    */
-                                    /* buffer (default 0)                          */
+                                    /* buffer; 0 (default): inference only, the    */
+                                    /* activations share memory as the pass goes   */
+                                    /* (same outputs, bit for bit)                 */
     int n_threads;                  /* 0: all cores (default)                      */
 } dm_unet_state_params;
 

@@ -31,6 +31,12 @@ void dm_free(void *p);
 void dm_sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha,
               const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
 
+/* The same product as one single-threaded backend call, whatever the shape:
+ * for callers that split the work themselves. */
+void dm_sgemm_serial(bool trans_a, bool trans_b, int M, int N, int K, float alpha,
+                     const float *A, int lda, const float *B, int ldb, float beta, float *C,
+                     int ldc);
+
 /* Thread count for the calling thread's next passes (OpenMP regions and the
  * GEMM backend); 0 means all cores. Returns the previous OpenMP setting. */
 int dm_threads_begin(int n_threads);
@@ -61,5 +67,21 @@ static inline int dm_thread_id(void)
     return 0;
 #endif
 }
+
+/* dm_unet_create with every weight 0 instead of the initialisation: for callers that
+ * overwrite them (loading a file), which then skip the random draws. */
+dm_status dm_unet_create_zeroed(const dm_unet_config *cfg, dm_unet **out, dm_error *err);
+
+/* Monotonic wall-clock seconds. */
+double dm_seconds(void);
+
+/* For benchmarks: a forward pass that reports every op of the tape as it runs
+ * (kind such as "conv", a shape string, its FLOPs and seconds). Same results
+ * as dm_unet_forward. */
+typedef void (*dm_unet_op_fn)(void *user, const char *kind, const char *shape, double flops,
+                              double seconds);
+dm_status dm_unet_forward_profile(const dm_unet *net, dm_unet_state *st, int batch,
+                                  const float *x, const float *t, const int *cls, float *y,
+                                  dm_unet_op_fn fn, void *user, dm_error *err);
 
 #endif

@@ -3,7 +3,77 @@
 #include "internal.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
+
+/* ------------------------------------------------------------------------ */
+/* Element-wise math that vectorises                                         */
+/* ------------------------------------------------------------------------ */
+
+/* The hot element-wise kernels are compiled for AVX-512, AVX2 and the baseline, the best one
+ * chosen when the library loads (the build itself stays portable). Contraction into FMA is
+ * off (-std=c11), so every version computes the same bits. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define DM_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define DM_CLONES
+#endif
+
+/* exp(x) without branches or calls, so that loops over it vectorise: x = k ln2 + r with
+ * |r| <= ln2/2, exp(r) by Cephes' degree-7 polynomial (relative error < 2e-7 over the range),
+ * times 2^k built from the exponent bits. x is clamped to [-87.3, 88.3], and below -87.3
+ * the result is 0: never a subnormal (arithmetic on those is very slow). */
+static inline float exp_fast(float x0)
+{
+    float x = x0 < -87.3f ? -87.3f : x0;
+    x = x > 88.3f ? 88.3f : x;
+    const float big = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
+    float kf = x * 1.44269504088896341f + big;
+    kf = kf - big;
+    float r = x - kf * 0.693359375f;
+    r = r - kf * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    int32_t bits = ((int32_t)kf + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return x0 < -87.3f ? 0.0f : p * scale; /* 0, not a subnormal: those are slow */
+}
+
+static inline float silu1(float x)
+{
+    return x / (1.0f + exp_fast(-x));
+}
+
+DM_CLONES static void silu_chunk(float *out, const float *inp, size_t n)
+{
+#pragma omp simd
+    for (size_t i = 0; i < n; i++)
+        out[i] = silu1(inp[i]);
+}
+
+DM_CLONES static void silu_backward_chunk(float *dinp, const float *dout, const float *inp,
+                                          size_t n)
+{
+#pragma omp simd
+    for (size_t i = 0; i < n; i++) {
+        float sg = 1.0f / (1.0f + exp_fast(-inp[i]));
+        dinp[i] += dout[i] * sg * (1.0f + inp[i] * (1.0f - sg));
+    }
+}
+
+/* Forward ops that only stream memory (add, FiLM, upsampling) run in parallel only when very
+ * large: a parallel region costs a wake-up and a barrier, which on a busy machine (a thread
+ * not scheduled) costs far more than copying a few MB. */
+#define DM_MEMORY_BOUND 16.0
+
+/* Chunks of element-wise work: a function of n only. */
+#define DM_CHUNK 4096
 
 /* ------------------------------------------------------------------------ */
 /* Conv1d via im2col + GEMM                                                  */
@@ -82,38 +152,110 @@ static inline int team_size(const dm_scratch *sc)
 #endif
 }
 
-/* One item: y (Cout, Lout) = bias + w (Cout, Cin*K) . col (Cin*K, Lout). */
-static void conv_item_forward(float *y, const float *x, const float *w, const float *bias,
-                              const dm_conv1d_shape *s, float *col)
+/* The forward pass works on tiles of output columns: for each (item, tile),
+ * col (Cin*K, n) gathers the input the tile reads, and one single-threaded
+ * GEMM adds w (Cout, Cin*K) . col into the bias-filled outputs. Tiles are as
+ * wide as fits DM_CONV_TILE floats of col (a cache-sized block), a function of
+ * the shape only, and each output element is computed by one GEMM call over
+ * the whole Cin*K: results depend neither on the thread count nor on the
+ * batch. The (item, tile) jobs are spread over the threads, so a batch of one
+ * uses every core too. */
+#define DM_CONV_TILE 32768
+
+static int conv_tile(const dm_conv1d_shape *s)
 {
-    const int CK = s->Cin * s->K;
-    if (!conv_is_pointwise(s)) {
-        im2col(col, x, s);
-        x = col;
+    int ck = s->Cin * s->K;
+    int t = DM_CONV_TILE / (ck > 0 ? ck : 1) / 64 * 64;
+    if (t < 64)
+        t = 64;
+    return t < s->Lout ? t : (s->Lout > 0 ? s->Lout : 1);
+}
+
+size_t dm_conv1d_forward_scratch(const dm_conv1d_shape *s)
+{
+    if (conv_is_pointwise(s))
+        return 0;
+    return (size_t)s->Cin * s->K * conv_tile(s);
+}
+
+/* col (Cin*K, n) for output columns [i0, i0+n): col[c*K+k][i] = x[c][(i0+i)*stride - pad + k*dil]. */
+static void im2col_tile(float *col, const float *x, const dm_conv1d_shape *s, int i0, int n)
+{
+    const int Lin = s->Lin, K = s->K, st = s->stride;
+    for (int c = 0; c < s->Cin; c++) {
+        const float *xc = x + (size_t)c * Lin;
+        for (int k = 0; k < K; k++) {
+            float *row = col + ((size_t)c * K + k) * n;
+            int pos0 = i0 * st - s->pad + k * s->dil;
+            /* the columns whose input lies inside [0, Lin): lo <= i < hi */
+            int lo = pos0 >= 0 ? 0 : (-pos0 + st - 1) / st;
+            int hi = Lin - pos0 <= 0 ? 0 : (Lin - pos0 + st - 1) / st;
+            if (lo > n)
+                lo = n;
+            if (hi > n)
+                hi = n;
+            if (hi < lo)
+                hi = lo;
+            for (int i = 0; i < lo; i++)
+                row[i] = 0.0f;
+            if (st == 1) {
+                memcpy(row + lo, xc + pos0 + lo, (size_t)(hi - lo) * sizeof(float));
+            } else {
+                for (int i = lo; i < hi; i++)
+                    row[i] = xc[pos0 + i * st];
+            }
+            for (int i = hi; i < n; i++)
+                row[i] = 0.0f;
+        }
     }
+}
+
+/* One tile: y[:, i0:i0+n] = bias + w . col. */
+static void conv_tile_forward(float *y, const float *x, const float *w, const float *bias,
+                              const dm_conv1d_shape *s, int i0, int n, float *col)
+{
+    const int CK = s->Cin * s->K, Lout = s->Lout;
     for (int o = 0; o < s->Cout; o++) {
         float v = bias ? bias[o] : 0.0f;
-        for (int i = 0; i < s->Lout; i++)
-            y[(size_t)o * s->Lout + i] = v;
+        float *yo = y + (size_t)o * Lout + i0;
+        for (int i = 0; i < n; i++)
+            yo[i] = v;
     }
-    dm_sgemm(false, false, s->Cout, s->Lout, CK, 1.0f, w, CK, x, s->Lout, 1.0f, y, s->Lout);
+    if (conv_is_pointwise(s)) {
+        dm_sgemm_serial(false, false, s->Cout, n, CK, 1.0f, w, CK, x + i0, s->Lin, 1.0f, y + i0,
+                        Lout);
+    } else {
+        im2col_tile(col, x, s, i0, n);
+        dm_sgemm_serial(false, false, s->Cout, n, CK, 1.0f, w, CK, col, n, 1.0f, y + i0, Lout);
+    }
 }
 
 void dm_conv1d_forward(float *out, const float *inp, const float *w, const float *bias,
                        const dm_conv1d_shape *s, const dm_scratch *sc)
 {
     const size_t xs = (size_t)s->Cin * s->Lin, ys = (size_t)s->Cout * s->Lout;
-    if (batch_parallel(s, sc)) {
-#pragma omp parallel num_threads(team_size(sc))
-        {
-            float *col = sc->p + (size_t)dm_thread_id() * sc->stride;
-#pragma omp for schedule(static)
-            for (int b = 0; b < s->B; b++)
-                conv_item_forward(out + b * ys, inp + b * xs, w, bias, s, col);
+    const int T = conv_tile(s), tiles = (s->Lout + T - 1) / T, jobs = s->B * tiles;
+    const size_t need = dm_conv1d_forward_scratch(s);
+    /* the per-thread col regions that fit the scratch given */
+    int copies = need == 0 ? 1 << 20 : (int)(sc->stride * (size_t)sc->copies / need);
+    int par = jobs > 1 && copies > 1 &&
+              dm_par((double)s->B * s->Cout * s->Cin * s->K * s->Lout / 16);
+    int team = 1;
+#ifdef _OPENMP
+    team = omp_get_max_threads();
+#endif
+    if (team > copies)
+        team = copies;
+    (void)par;
+#pragma omp parallel num_threads(team) if (par)
+    {
+        float *col = sc->p + (size_t)dm_thread_id() * need;
+#pragma omp for schedule(dynamic, 1)
+        for (int j = 0; j < jobs; j++) {
+            int b = j / tiles, i0 = (j % tiles) * T;
+            int n = s->Lout - i0 < T ? s->Lout - i0 : T;
+            conv_tile_forward(out + b * ys, inp + b * xs, w, bias, s, i0, n, col);
         }
-    } else {
-        for (int b = 0; b < s->B; b++)
-            conv_item_forward(out + b * ys, inp + b * xs, w, bias, s, sc->p);
     }
 }
 
@@ -182,35 +324,96 @@ void dm_conv1d_backward(float *dinp, float *dw, float *dbias, const float *dout,
 
 #define DM_GN_EPS 1e-5
 
-void dm_groupnorm_forward(float *out, float *stats, const float *inp, const float *gamma,
-                          const float *beta, int B, int C, int L, int G)
+/* Mean and 1/std of n values: sums in double over 8 interleaved lanes (in a fixed order, so
+ * the loop vectorises and the result does not depend on the machine). */
+DM_CLONES static void gn_stats(const float *x, size_t n, float *mean_out, float *rstd_out)
+{
+    double s[8] = {0};
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++)
+            s[j] += x[i + j];
+    double sum = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+    for (; i < n; i++)
+        sum += x[i];
+    double mean = sum / (double)n;
+    double v[8] = {0};
+    for (i = 0; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) {
+            double d = x[i + j] - mean;
+            v[j] += d * d;
+        }
+    double var = ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]));
+    for (; i < n; i++) {
+        double d = x[i] - mean;
+        var += d * d;
+    }
+    var /= (double)n;
+    *mean_out = (float)mean;
+    *rstd_out = (float)(1.0 / sqrt(var + DM_GN_EPS));
+}
+
+/* One channel of a group: y = (x - m) a + bb, then (when e) y = y * scale + shift, then
+ * (when silu) silu(y); the same float operations as the separate layers. */
+DM_CLONES static void gn_apply(float *y, const float *x, int L, float m, float a, float bb,
+                               int film, float scale, float shift, int silu)
+{
+    if (!film && !silu) {
+#pragma omp simd
+        for (int l = 0; l < L; l++)
+            y[l] = (x[l] - m) * a + bb;
+    } else if (!film) {
+#pragma omp simd
+        for (int l = 0; l < L; l++)
+            y[l] = silu1((x[l] - m) * a + bb);
+    } else {
+#pragma omp simd
+        for (int l = 0; l < L; l++) {
+            float v = (x[l] - m) * a + bb;
+            v = v * scale + shift;
+            y[l] = silu ? silu1(v) : v;
+        }
+    }
+}
+
+static void groupnorm_forward(float *out, float *stats, const float *inp, const float *gamma,
+                              const float *beta, const float *e, int silu, int B, int C, int L,
+                              int G)
 {
     const int cg = C / G;
-    const size_t n = (size_t)cg * L;
 #pragma omp parallel for schedule(static) if (dm_par(4.0 * B * C * L))
     for (int bg = 0; bg < B * G; bg++) {
         int b = bg / G, g = bg % G;
         const float *x = inp + ((size_t)b * C + (size_t)g * cg) * L;
         float *y = out + ((size_t)b * C + (size_t)g * cg) * L;
-        double sum = 0.0;
-        for (size_t i = 0; i < n; i++)
-            sum += x[i];
-        double mean = sum / (double)n, var = 0.0;
-        for (size_t i = 0; i < n; i++) {
-            double d = x[i] - mean;
-            var += d * d;
+        float mean, rstd;
+        gn_stats(x, (size_t)cg * L, &mean, &rstd);
+        if (stats) {
+            stats[2 * bg] = mean;
+            stats[2 * bg + 1] = rstd;
         }
-        var /= (double)n;
-        double rstd = 1.0 / sqrt(var + DM_GN_EPS);
-        stats[2 * bg] = (float)mean;
-        stats[2 * bg + 1] = (float)rstd;
         for (int c = 0; c < cg; c++) {
-            float a = (float)rstd * gamma[g * cg + c];
-            float m = (float)mean, bb = beta[g * cg + c];
-            for (int l = 0; l < L; l++)
-                y[(size_t)c * L + l] = (x[(size_t)c * L + l] - m) * a + bb;
+            int ch = g * cg + c;
+            float a = rstd * gamma[ch];
+            float scale = e ? 1.0f + e[(size_t)b * 2 * C + ch] : 1.0f;
+            float shift = e ? e[(size_t)b * 2 * C + C + ch] : 0.0f;
+            gn_apply(y + (size_t)c * L, x + (size_t)c * L, L, mean, a, beta[ch], e != NULL,
+                     scale, shift, silu);
         }
     }
+}
+
+void dm_groupnorm_forward(float *out, float *stats, const float *inp, const float *gamma,
+                          const float *beta, int B, int C, int L, int G)
+{
+    groupnorm_forward(out, stats, inp, gamma, beta, NULL, 0, B, C, L, G);
+}
+
+void dm_groupnorm_act_forward(float *out, const float *inp, const float *gamma,
+                              const float *beta, const float *e, int silu, int B, int C, int L,
+                              int G)
+{
+    groupnorm_forward(out, NULL, inp, gamma, beta, e, silu, B, C, L, G);
 }
 
 void dm_groupnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *dout,
@@ -274,17 +477,22 @@ void dm_groupnorm_backward(float *dinp, float *dgamma, float *dbeta, const float
 
 void dm_silu_forward(float *out, const float *inp, size_t n)
 {
-#pragma omp parallel for schedule(static) if (dm_par(16.0 * n))
-    for (size_t i = 0; i < n; i++)
-        out[i] = inp[i] / (1.0f + expf(-inp[i]));
+    const size_t chunks = (n + DM_CHUNK - 1) / DM_CHUNK;
+#pragma omp parallel for schedule(static) if (dm_par(4.0 * n))
+    for (size_t c = 0; c < chunks; c++) {
+        size_t i0 = c * DM_CHUNK;
+        silu_chunk(out + i0, inp + i0, n - i0 < DM_CHUNK ? n - i0 : DM_CHUNK);
+    }
 }
 
 void dm_silu_backward(float *dinp, const float *dout, const float *inp, size_t n)
 {
-#pragma omp parallel for schedule(static) if (dm_par(16.0 * n))
-    for (size_t i = 0; i < n; i++) {
-        float sg = 1.0f / (1.0f + expf(-inp[i]));
-        dinp[i] += dout[i] * sg * (1.0f + inp[i] * (1.0f - sg));
+    const size_t chunks = (n + DM_CHUNK - 1) / DM_CHUNK;
+#pragma omp parallel for schedule(static) if (dm_par(4.0 * n))
+    for (size_t c = 0; c < chunks; c++) {
+        size_t i0 = c * DM_CHUNK;
+        silu_backward_chunk(dinp + i0, dout + i0, inp + i0,
+                            n - i0 < DM_CHUNK ? n - i0 : DM_CHUNK);
     }
 }
 
@@ -328,7 +536,7 @@ void dm_linear_backward(float *dinp, float *dw, float *dbias, const float *dout,
 
 void dm_film_forward(float *out, const float *inp, const float *e, int B, int C, int L)
 {
-#pragma omp parallel for schedule(static) if (dm_par(2.0 * B * C * L))
+#pragma omp parallel for schedule(static) if (dm_par(2.0 * B * C * L / DM_MEMORY_BOUND))
     for (int bc = 0; bc < B * C; bc++) {
         int b = bc / C, c = bc % C;
         float scale = 1.0f + e[(size_t)b * 2 * C + c], shift = e[(size_t)b * 2 * C + C + c];
@@ -367,7 +575,7 @@ void dm_film_backward(float *dinp, float *de, const float *dout, const float *in
 
 void dm_upsample_forward(float *out, const float *inp, int B, int C, int L, int f)
 {
-#pragma omp parallel for schedule(static) if (dm_par((double)B * C * L * f))
+#pragma omp parallel for schedule(static) if (dm_par((double)B * C * L * f / DM_MEMORY_BOUND))
     for (int bc = 0; bc < B * C; bc++) {
         const float *x = inp + (size_t)bc * L;
         float *y = out + (size_t)bc * L * f;
@@ -415,7 +623,7 @@ void dm_concat_backward(float *da, float *db, const float *dout, int B, int Ca, 
 
 void dm_add_forward(float *out, const float *a, const float *b, size_t n)
 {
-#pragma omp parallel for schedule(static) if (dm_par((double)n))
+#pragma omp parallel for schedule(static) if (dm_par((double)n / DM_MEMORY_BOUND))
     for (size_t i = 0; i < n; i++)
         out[i] = a[i] + b[i];
 }
@@ -437,39 +645,89 @@ void dm_add_backward(float *da, float *db, const float *dout, size_t n)
 /* Per (batch, head): q, k, v are (D, L) slices; S = q^T k / sqrt(D) (L, L);
  * P = row-softmax(S); out (D, L) = v P^T. */
 
+/* One row: max and sum over 16 interleaved lanes in a fixed order (vectorises; the
+ * result does not depend on the machine). */
+DM_CLONES static void softmax_row(float *row, int L)
+{
+    float m[16];
+    int j = 0;
+    for (int k = 0; k < 16; k++)
+        m[k] = row[0];
+    for (; j + 16 <= L; j += 16)
+        for (int k = 0; k < 16; k++)
+            m[k] = row[j + k] > m[k] ? row[j + k] : m[k];
+    float mx = m[0];
+    for (int k = 1; k < 16; k++)
+        mx = m[k] > mx ? m[k] : mx;
+    for (; j < L; j++)
+        mx = row[j] > mx ? row[j] : mx;
+    float s[16] = {0};
+    for (j = 0; j + 16 <= L; j += 16)
+        for (int k = 0; k < 16; k++) {
+            float v = exp_fast(row[j + k] - mx);
+            row[j + k] = v;
+            s[k] += v;
+        }
+    double sum = 0.0;
+    for (int k = 0; k < 16; k++)
+        sum += s[k];
+    for (; j < L; j++) {
+        row[j] = exp_fast(row[j] - mx);
+        sum += row[j];
+    }
+    float inv = (float)(1.0 / sum);
+    for (j = 0; j < L; j++)
+        row[j] *= inv;
+}
+
 static void softmax_rows(float *p, int L)
 {
 #pragma omp parallel for schedule(static) if (dm_par(16.0 * L * L))
-    for (int i = 0; i < L; i++) {
-        float *row = p + (size_t)i * L;
-        float mx = row[0];
-        for (int j = 1; j < L; j++)
-            mx = row[j] > mx ? row[j] : mx;
-        double sum = 0.0;
-        for (int j = 0; j < L; j++) {
-            row[j] = expf(row[j] - mx);
-            sum += row[j];
-        }
-        float inv = (float)(1.0 / sum);
-        for (int j = 0; j < L; j++)
-            row[j] *= inv;
-    }
+    for (int i = 0; i < L; i++)
+        softmax_row(p + (size_t)i * L, L);
+}
+
+/* One (item, head): p (L, L) = softmax(q^T k * scale); y (D, L) = v p^T, by single-threaded
+ * GEMMs: the heads run in parallel, and a head's bits do not depend on the thread count. */
+static void attention_head_forward(float *y, float *p, const float *q, int C, int L, int D)
+{
+    const float *k = q + (size_t)C * L, *v = k + (size_t)C * L;
+    const float scale = 1.0f / sqrtf((float)D);
+    dm_sgemm_serial(true, false, L, L, D, scale, q, L, k, L, 0.0f, p, L);
+    softmax_rows(p, L);
+    dm_sgemm_serial(false, true, D, L, L, 1.0f, v, L, p, L, 0.0f, y, L);
 }
 
 void dm_attention_forward(float *out, float *probs, const float *qkv, int B, int C, int L, int H)
 {
     const int D = C / H;
-    const float scale = 1.0f / sqrtf((float)D);
-    for (int b = 0; b < B; b++) {
-        for (int h = 0; h < H; h++) {
-            const float *q = qkv + ((size_t)b * 3 * C + (size_t)h * D) * L;
-            const float *k = q + (size_t)C * L;
-            const float *v = k + (size_t)C * L;
-            float *p = probs + ((size_t)b * H + h) * L * L;
-            float *y = out + ((size_t)b * C + (size_t)h * D) * L;
-            dm_sgemm(true, false, L, L, D, scale, q, L, k, L, 0.0f, p, L);
-            softmax_rows(p, L);
-            dm_sgemm(false, true, D, L, L, 1.0f, v, L, p, L, 0.0f, y, L);
+#pragma omp parallel for schedule(dynamic, 1) if (B * H > 1 && dm_par(4.0 * B * C * L * L))
+    for (int bh = 0; bh < B * H; bh++) {
+        int b = bh / H, h = bh % H;
+        attention_head_forward(out + ((size_t)b * C + (size_t)h * D) * L,
+                               probs + (size_t)bh * L * L,
+                               qkv + ((size_t)b * 3 * C + (size_t)h * D) * L, C, L, D);
+    }
+}
+
+void dm_attention_forward_infer(float *out, const dm_scratch *sc, const float *qkv, int B, int C,
+                                int L, int H)
+{
+    const int D = C / H;
+    int team = 1;
+#ifdef _OPENMP
+    team = omp_get_max_threads();
+#endif
+    if (team > sc->copies)
+        team = sc->copies;
+#pragma omp parallel num_threads(team) if (B * H > 1 && team > 1 && dm_par(4.0 * B * C * L * L))
+    {
+        float *p = sc->p + (size_t)dm_thread_id() * sc->stride;
+#pragma omp for schedule(dynamic, 1)
+        for (int bh = 0; bh < B * H; bh++) {
+            int b = bh / H, h = bh % H;
+            attention_head_forward(out + ((size_t)b * C + (size_t)h * D) * L, p,
+                                   qkv + ((size_t)b * 3 * C + (size_t)h * D) * L, C, L, D);
         }
     }
 }

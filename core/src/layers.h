@@ -29,8 +29,13 @@ typedef struct dm_scratch {
 /* Floats of scratch one copy needs for a conv (col and dcol). */
 size_t dm_conv1d_scratch(const dm_conv1d_shape *s);
 
-/* inp (B,Cin,Lin), w (Cout,Cin,K), bias (Cout) -> out (B,Cout,Lout). Batch
- * items run in parallel, one scratch copy each. */
+/* Floats of scratch per thread the forward pass needs (at most the above). */
+size_t dm_conv1d_forward_scratch(const dm_conv1d_shape *s);
+
+/* inp (B,Cin,Lin), w (Cout,Cin,K), bias (Cout) -> out (B,Cout,Lout). Tiles of
+ * (item, output columns) run in parallel, each thread using a region of
+ * dm_conv1d_forward_scratch() floats; as many threads run as such regions fit
+ * in the scratch's copies * stride floats. */
 void dm_conv1d_forward(float *out, const float *inp, const float *w, const float *bias,
                        const dm_conv1d_shape *s, const dm_scratch *scratch);
 /* dout (B,Cout,Lout) -> dinp (B,Cin,Lin), dw (Cout,Cin,K), dbias (Cout). */
@@ -41,6 +46,11 @@ void dm_conv1d_backward(float *dinp, float *dw, float *dbias, const float *dout,
 /* inp (B,C,L) -> out (B,C,L); stats (B,G,2) keeps (mean, 1/std) for backward. */
 void dm_groupnorm_forward(float *out, float *stats, const float *inp, const float *gamma,
                           const float *beta, int B, int C, int L, int G);
+/* Inference: out = silu?(film?(groupnorm(inp))) in one pass, bit for bit the layers one
+ * after the other; e (B,2C) is film's input or NULL, silu 0 or 1. Keeps no statistics. */
+void dm_groupnorm_act_forward(float *out, const float *inp, const float *gamma,
+                              const float *beta, const float *e, int silu, int B, int C, int L,
+                              int G);
 void dm_groupnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *dout,
                            const float *inp, const float *stats, const float *gamma,
                            int B, int C, int L, int G);
@@ -75,6 +85,10 @@ void dm_add_backward(float *da, float *db, const float *dout, size_t n);
 /* Multi-head self-attention over time. qkv (B,3C,L) -> out (B,C,L);
  * probs (B,H,L,L) keeps the softmax for backward; scratch holds L*L floats. */
 void dm_attention_forward(float *out, float *probs, const float *qkv, int B, int C, int L, int H);
+/* The same output, bit for bit, keeping no probabilities: each thread uses a scratch
+ * copy of L*L floats (stride >= L*L); (item, head) pairs run in parallel. */
+void dm_attention_forward_infer(float *out, const dm_scratch *sc, const float *qkv, int B, int C,
+                                int L, int H);
 void dm_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *probs,
                            int B, int C, int L, int H, float *scratch);
 

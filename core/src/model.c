@@ -163,7 +163,9 @@ static dm_status check_params(const dm_model_params *p, const char *where, dm_er
     return DM_OK;
 }
 
-dm_status dm_model_create(const dm_model_params *p, uint64_t seed, dm_model **out, dm_error *err)
+/* init 0: the weights are left at 0, for a caller that fills them. */
+static dm_status model_create(const dm_model_params *p, uint64_t seed, int init, dm_model **out,
+                              dm_error *err)
 {
     if (!out || !p)
         return dm_fail(err, DM_ERR_INVALID_ARGUMENT, "dm_model_create: missing argument");
@@ -179,7 +181,8 @@ dm_status dm_model_create(const dm_model_params *p, uint64_t seed, dm_model **ou
     u.in_channels = u.out_channels = shape.net_channels;
     u.n_classes = p->n_classes;
     shape = shape_of(p, dm_unet_length_multiple(&u));
-    if ((st = dm_unet_create(&u, seed, &m->net, err)) != DM_OK ||
+    st = init ? dm_unet_create(&u, seed, &m->net, err) : dm_unet_create_zeroed(&u, &m->net, err);
+    if (st != DM_OK ||
         (st = dm_schedule_init(&m->sched, p->schedule, p->timesteps, err)) != DM_OK) {
         dm_model_free(m);
         return st;
@@ -214,6 +217,11 @@ dm_status dm_model_create(const dm_model_params *p, uint64_t seed, dm_model **ou
     return DM_OK;
 }
 
+dm_status dm_model_create(const dm_model_params *p, uint64_t seed, dm_model **out, dm_error *err)
+{
+    return model_create(p, seed, 1, out, err);
+}
+
 void dm_model_free(dm_model *m)
 {
     if (!m)
@@ -243,7 +251,7 @@ dm_model *dm_model_clone(const dm_model *m)
     }
     p.class_names = names;
     dm_model *c = NULL;
-    if (dm_model_create(&p, 0, &c, NULL) == DM_OK) {
+    if (model_create(&p, 0, 0, &c, NULL) == DM_OK) {
         memcpy(dm_unet_params(c->net), dm_unet_params_const(m->net), in->n_params * sizeof(float));
         c->info.checksum = m->info.checksum;
     }
@@ -515,7 +523,7 @@ dm_status dm_model_from_keys(const dm_file *f, const char *path, dm_model **out,
 #undef R
     if (st != DM_OK)
         return st;
-    st = dm_model_create(&p, 0, out, &e);
+    st = model_create(&p, 0, 0, out, &e); /* the weights come from the file */
     if (st != DM_OK)
         return dm_fail(err, st == DM_ERR_INVALID_ARGUMENT ? DM_ERR_FORMAT : st, "%s: %s", path,
                        e.message);

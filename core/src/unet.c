@@ -5,7 +5,8 @@
  * tape of layer operations over activation buffers. dm_unet_create runs it to
  * lay out and initialise the weights; dm_unet_state_create runs it again to
  * get the tape and buffer sizes for its length, and allocates everything a pass
- * needs. Forward walks the tape; backward walks it in reverse, each layer
+ * needs (for inference only, buffers whose lives do not overlap share memory).
+ * Forward walks the tape; backward walks it in reverse, each layer
  * adding into the gradients of its inputs, so buffers read by several layers
  * (skip connections, the shared conditioning vector) need no special care. */
 #include "internal.h"
@@ -117,7 +118,9 @@ typedef struct ptensor {
 
 typedef enum op_kind {
     OP_TEMB, OP_LINEAR, OP_SILU, OP_CEMB, OP_CONV, OP_GN, OP_FILM,
-    OP_ADD, OP_CONCAT, OP_UPSAMPLE, OP_ATTN
+    OP_ADD, OP_CONCAT, OP_UPSAMPLE, OP_ATTN,
+    OP_GN_ACT,              /* inference: groupnorm [+ film (in2)] + silu, fused  */
+    OP_NOP                  /* inference: an op fused into the one before         */
 } op_kind;
 
 typedef struct op {
@@ -145,6 +148,8 @@ typedef struct builder {
     int nbufs, cap_bufs;
     int oom;
     size_t scratch;         /* floats of scratch the largest op needs           */
+    size_t fscratch;        /* per thread, the largest conv forward's           */
+    size_t attn_scratch;    /* the largest attention's L*L                      */
     int semb;               /* buffer of silu(embedding), read by every block   */
 } builder;
 
@@ -229,6 +234,8 @@ static int b_conv(builder *bd, const char *name, int in, int cout, int K, int st
                          1};
     o->conv = s;
     need_scratch(bd, dm_conv1d_scratch(&s));
+    if (dm_conv1d_forward_scratch(&s) > bd->fscratch)
+        bd->fscratch = dm_conv1d_forward_scratch(&s);
     int out = new_buf(bd, cout, s.Lout);
     bd->ops[bd->nops - 1].out = out;
     return out;
@@ -342,6 +349,8 @@ static int b_attnblock(builder *bd, const char *P, int in)
     bd->ops[bd->nops - 1].aux = aux;
     bd->ops[bd->nops - 1].out = out;
     need_scratch(bd, (size_t)L * L);
+    if ((size_t)L * L > bd->attn_scratch)
+        bd->attn_scratch = (size_t)L * L;
     snprintf(name, sizeof name, "%s.proj", P);
     h = b_conv(bd, name, out, C, 1, 1, 0, 1);
     return b_binary(bd, OP_ADD, in, h);
@@ -477,7 +486,8 @@ static void init_params(dm_unet *net, uint64_t seed)
     }
 }
 
-dm_status dm_unet_create(const dm_unet_config *cfg, uint64_t seed, dm_unet **out, dm_error *err)
+static dm_status unet_create(const dm_unet_config *cfg, uint64_t seed, int init, dm_unet **out,
+                             dm_error *err)
 {
     if (!out)
         return dm_fail(err, DM_ERR_INVALID_ARGUMENT, "dm_unet_create: out is NULL");
@@ -506,9 +516,20 @@ dm_status dm_unet_create(const dm_unet_config *cfg, uint64_t seed, dm_unet **out
     net->params = params;
     bd.t = NULL;
     builder_free(&bd);
-    init_params(net, seed);
+    if (init)
+        init_params(net, seed);
     *out = net;
     return DM_OK;
+}
+
+dm_status dm_unet_create(const dm_unet_config *cfg, uint64_t seed, dm_unet **out, dm_error *err)
+{
+    return unet_create(cfg, seed, 1, out, err);
+}
+
+dm_status dm_unet_create_zeroed(const dm_unet_config *cfg, dm_unet **out, dm_error *err)
+{
+    return unet_create(cfg, 0, 0, out, err);
 }
 
 void dm_unet_free(dm_unet *net)
@@ -558,6 +579,8 @@ static double op_flops(const op *o, const abuf *bufs)
         return 4.0 * o->C * (double)o->L * o->L + 5.0 * o->H * (double)o->L * o->L;
     case OP_GN:
         return 7.0 * o->C * o->L;
+    case OP_GN_ACT: /* groupnorm, film when in2, silu */
+        return (7.0 + (o->in2 >= 0 ? 2.0 : 0.0) + 4.0) * o->C * o->L;
     case OP_SILU:
         return 4.0 * bufs[o->in].C * bufs[o->in].L;
     case OP_FILM:
@@ -581,6 +604,161 @@ double dm_unet_forward_flops(const dm_unet *net, int batch, int length)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Arena layout                                                              */
+/* ------------------------------------------------------------------------ */
+
+/* Floats of a buffer for max_batch items (each item padded to 16 floats), or 0
+ * when too large. */
+static size_t buf_floats(const abuf *b, int max_batch)
+{
+    size_t per = (size_t)b->C * (size_t)b->L;
+    size_t n = (per + 15) / 16 * 16 * (size_t)max_batch;
+    return n > ((size_t)1 << 40) ? 0 : n;
+}
+
+/* Training: every buffer has its own place (backward reads them all). Returns
+ * the arena's floats, or (size_t)-1 on overflow. */
+static size_t plan_all(abuf *bufs, int nbufs, int max_batch)
+{
+    size_t total = 0;
+    for (int i = 0; i < nbufs; i++) {
+        size_t n = buf_floats(&bufs[i], max_batch);
+        if (n == 0 || total > ((size_t)1 << 40) - n)
+            return (size_t)-1;
+        bufs[i].off = total;
+        total += n;
+    }
+    return total;
+}
+
+/* The ops whose output may overwrite their first input in place: element-wise. */
+static int elementwise(op_kind k)
+{
+    return k == OP_SILU || k == OP_FILM || k == OP_ADD;
+}
+
+typedef struct slot {
+    size_t off, n;
+    int buf;
+} slot;
+
+/* Inference: groupnorm followed by silu, or by film then silu, becomes one op when the
+ * intermediate results are read by nothing else (the fused kernel computes the same bits). */
+static void fuse_inference(builder *bd)
+{
+    int *readers = calloc((size_t)bd->nbufs, sizeof *readers);
+    if (!readers)
+        return; /* unfused is correct too */
+    for (int j = 0; j < bd->nops; j++) {
+        readers[bd->ops[j].in]++;
+        if (bd->ops[j].in2 >= 0)
+            readers[bd->ops[j].in2]++;
+    }
+    for (int j = 0; j + 1 < bd->nops; j++) {
+        op *g = &bd->ops[j], *n1 = &bd->ops[j + 1];
+        if (g->kind != OP_GN || readers[g->out] != 1)
+            continue;
+        if (n1->kind == OP_SILU && n1->in == g->out) {
+            g->kind = OP_GN_ACT, g->aux = -1, g->out = n1->out;
+            n1->kind = OP_NOP, n1->in = g->in, n1->out = g->out;
+        } else if (j + 2 < bd->nops && n1->kind == OP_FILM && n1->in == g->out &&
+                   readers[n1->out] == 1 && bd->ops[j + 2].kind == OP_SILU &&
+                   bd->ops[j + 2].in == n1->out) {
+            op *n2 = &bd->ops[j + 2];
+            g->kind = OP_GN_ACT, g->aux = -1, g->in2 = n1->in2, g->out = n2->out;
+            n1->kind = OP_NOP, n1->in = g->in, n1->in2 = -1, n1->out = g->out;
+            n2->kind = OP_NOP, n2->in = g->in, n2->out = g->out;
+        }
+    }
+    free(readers);
+}
+
+/* Inference: a buffer lives from the op that writes it to the last op that
+ * reads it (the output to the end); buffers whose lives do not overlap share
+ * memory, placed first-fit, and an element-wise op writes over its input when
+ * that input dies there. The attention keeps no probabilities (aux unused).
+ * Returns the arena's floats, or (size_t)-1 on overflow or out of memory. */
+static size_t plan_inference(builder *bd, int out_buf, int max_batch)
+{
+    const int nb = bd->nbufs;
+    int *first = malloc((size_t)nb * sizeof *first), *last = malloc((size_t)nb * sizeof *last);
+    slot *live = malloc(((size_t)nb + 1) * sizeof *live);
+    size_t total = (size_t)-1;
+    if (!first || !last || !live)
+        goto done;
+    for (int i = 0; i < nb; i++)
+        first[i] = i < 2 ? -1 : -2, last[i] = -2;
+    fuse_inference(bd);
+    for (int j = 0; j < bd->nops; j++) {
+        const op *o = &bd->ops[j];
+        if (o->kind == OP_NOP)
+            continue;
+        first[o->out] = j;
+        if (o->aux >= 0 && o->kind != OP_ATTN)
+            first[o->aux] = j, last[o->aux] = j;
+        last[o->in] = j;
+        if (o->in2 >= 0)
+            last[o->in2] = j;
+    }
+    last[out_buf] = bd->nops;
+    int nlive = 0;
+    total = 0;
+    for (int j = -1; j < bd->nops; j++) {
+        /* place what op j writes (the inputs x and t before the first op) */
+        for (int i = 0; i < nb; i++) {
+            if (first[i] != j)
+                continue;
+            size_t n = buf_floats(&bd->bufs[i], max_batch);
+            if (n == 0) {
+                total = (size_t)-1;
+                goto done;
+            }
+            if (last[i] < j)
+                last[i] = j;
+            const op *o = j >= 0 ? &bd->ops[j] : NULL;
+            int k = -1;
+            if (o && i == o->out && elementwise(o->kind) && last[o->in] == j)
+                for (k = 0; k < nlive && live[k].buf != o->in; k++)
+                    ;
+            if (k >= 0 && k < nlive && live[k].n == n) { /* in place */
+                bd->bufs[i].off = live[k].off;
+                live[k].buf = i;
+                continue;
+            }
+            /* first fit among the live slots, kept sorted by offset */
+            size_t off = 0;
+            int at = 0;
+            for (; at < nlive; at++) {
+                if (off + n <= live[at].off)
+                    break;
+                if (live[at].off + live[at].n > off)
+                    off = live[at].off + live[at].n;
+            }
+            memmove(live + at + 1, live + at, (size_t)(nlive - at) * sizeof *live);
+            live[at].off = off, live[at].n = n, live[at].buf = i;
+            nlive++;
+            bd->bufs[i].off = off;
+            if (off + n > total)
+                total = off + n;
+        }
+        /* free what op j read for the last time */
+        for (int k = 0; k < nlive;) {
+            if (last[live[k].buf] == j) {
+                memmove(live + k, live + k + 1, (size_t)(nlive - k - 1) * sizeof *live);
+                nlive--;
+            } else {
+                k++;
+            }
+        }
+    }
+done:
+    free(first);
+    free(last);
+    free(live);
+    return total;
+}
+
+/* ------------------------------------------------------------------------ */
 /* The state: buffers for passes at one length                               */
 /* ------------------------------------------------------------------------ */
 
@@ -592,12 +770,16 @@ struct dm_unet_state {
     abuf *bufs;
     int nbufs;
     int out_buf;
-    float *act;             /* activations, max_batch items per buffer        */
+    float *act;             /* activations: train, max_batch items per buffer; */
+                            /* inference, n_arenas arenas of one item each     */
+    int n_arenas;           /* inference: threads that run items at once       */
     float *dact;            /* their gradients (train only)                   */
     size_t act_n;
     float *scratch;
-    size_t scratch_n;       /* floats per copy                                */
+    size_t scratch_n;       /* floats per copy (backward)                     */
     int scratch_copies;     /* one per thread that may run a batch item       */
+    size_t scratch_total;   /* floats in all, >= the forward's needs           */
+                            /* (inference: n_arenas regions of scratch_n)      */
     float *grads;           /* parameter gradients (train only)               */
     size_t n_params;
     int *cls;               /* (max_batch)                                    */
@@ -633,17 +815,13 @@ dm_status dm_unet_state_create(const dm_unet *net, const dm_unet_state_params *p
         builder_free(&bd);
         return dm_fail(err, DM_ERR_OUT_OF_MEMORY, "U-Net state: out of memory");
     }
-    /* lay the buffers out in one arena, checking for overflow */
-    size_t total = 0;
-    for (int i = 0; i < bd.nbufs; i++) {
-        size_t per = (size_t)bd.bufs[i].C * (size_t)bd.bufs[i].L;
-        size_t n = (per + 15) / 16 * 16 * (size_t)params->max_batch;
-        bd.bufs[i].off = total;
-        if (n > ((size_t)1 << 40) || total > ((size_t)1 << 40) - n) {
-            builder_free(&bd);
-            return dm_fail(err, DM_ERR_OUT_OF_MEMORY, "U-Net state: buffers too large");
-        }
-        total += n;
+    /* lay the buffers out in one arena: all of them for training, sharing
+     * memory between buffers whose lives do not overlap for inference */
+    size_t total = params->train ? plan_all(bd.bufs, bd.nbufs, params->max_batch)
+                                 : plan_inference(&bd, out_buf, 1);
+    if (total == (size_t)-1) {
+        builder_free(&bd);
+        return dm_fail(err, DM_ERR_OUT_OF_MEMORY, "U-Net state: buffers too large");
     }
     dm_unet_state *st = calloc(1, sizeof *st);
     if (!st) {
@@ -658,22 +836,38 @@ dm_status dm_unet_state_create(const dm_unet *net, const dm_unet_state_params *p
     st->bufs = bd.bufs, st->nbufs = bd.nbufs;
     st->out_buf = out_buf;
     st->act_n = total;
-    st->scratch_n = (bd.scratch + 15) / 16 * 16;
-    st->scratch_copies = dm_threads_resolve(params->n_threads);
-    if (st->scratch_copies > params->max_batch)
-        st->scratch_copies = params->max_batch;
+    /* training: a full im2col per thread that runs a batch item (backward);
+     * inference: per thread, a conv tile or an attention matrix, and an arena
+     * for one item (threads run whole items when the batch has several) */
+    const int threads = dm_threads_resolve(params->n_threads);
+    size_t fs = (bd.fscratch + 15) / 16 * 16;
+    if (params->train) {
+        st->n_arenas = 1;
+        st->scratch_n = (bd.scratch + 15) / 16 * 16;
+        st->scratch_copies = threads > params->max_batch ? params->max_batch : threads;
+        st->scratch_total = st->scratch_n * (size_t)st->scratch_copies;
+        if (st->scratch_total < fs * (size_t)threads)
+            st->scratch_total = fs * (size_t)threads;
+        if (st->scratch_total < bd.attn_scratch)
+            st->scratch_total = bd.attn_scratch;
+    } else {
+        st->n_arenas = threads < params->max_batch ? threads : params->max_batch;
+        st->scratch_n = fs > bd.attn_scratch ? fs : (bd.attn_scratch + 15) / 16 * 16;
+        st->scratch_copies = threads;
+        st->scratch_total = st->scratch_n * (size_t)threads;
+    }
     st->n_params = net->n_params;
     bd.ops = NULL, bd.bufs = NULL;
     builder_free(&bd);
-    st->act = dm_alloc(total, sizeof(float));
-    st->scratch = dm_alloc(st->scratch_n * (size_t)st->scratch_copies, sizeof(float));
+    st->act = dm_alloc(total * (size_t)st->n_arenas, sizeof(float));
+    st->scratch = dm_alloc(st->scratch_total, sizeof(float));
     st->cls = dm_alloc((size_t)st->max_batch, sizeof(int));
     if (st->train) {
         st->dact = dm_alloc(total, sizeof(float));
         st->grads = dm_alloc(net->n_params, sizeof(float));
     }
     if (!st->act || !st->scratch || !st->cls || (st->train && (!st->dact || !st->grads))) {
-        size_t mb = (total * (st->train ? 2 : 1) * sizeof(float)) >> 20;
+        size_t mb = (total * (st->train ? 2 : (size_t)st->n_arenas) * sizeof(float)) >> 20;
         dm_unet_state_free(st);
         return dm_fail(err, DM_ERR_OUT_OF_MEMORY, "U-Net state: out of memory (%zu MiB needed)",
                        mb);
@@ -701,7 +895,7 @@ int dm_unet_state_length(const dm_unet_state *st) { return st->length; }
 
 size_t dm_unet_state_bytes(const dm_unet_state *st)
 {
-    size_t n = st->act_n * (st->train ? 2 : 1) + st->scratch_n * (size_t)st->scratch_copies +
+    size_t n = st->act_n * (st->train ? 2 : (size_t)st->n_arenas) + st->scratch_total +
                (st->train ? st->n_params : 0);
     return n * sizeof(float);
 }
@@ -729,10 +923,20 @@ static size_t item(const dm_unet_state *st, int i)
     return (size_t)st->bufs[i].C * st->bufs[i].L;
 }
 
-static void op_forward(const dm_unet *net, dm_unet_state *st, const op *o, int B)
+/* What a forward pass over some items works with. */
+typedef struct pass {
+    float *act;             /* the arena                                       */
+    float *scratch;         /* `copies` regions of scratch_n floats            */
+    size_t scratch_n;
+    int copies;
+    const int *cls;         /* the items' classes                              */
+} pass;
+
+static void op_forward(const dm_unet *net, const dm_unet_state *st, const pass *ps, const op *o,
+                       int B)
 {
     const float *P = net->params;
-    float *act = st->act;
+    float *act = ps->act;
     float *y = A(st, act, o->out);
     const float *x = A(st, act, o->in);
     switch (o->kind) {
@@ -746,12 +950,12 @@ static void op_forward(const dm_unet *net, dm_unet_state *st, const op *o, int B
         dm_silu_forward(y, x, (size_t)B * item(st, o->in));
         break;
     case OP_CEMB:
-        dm_class_embedding_forward(y, x, P + o->w, st->cls, B, o->C);
+        dm_class_embedding_forward(y, x, P + o->w, ps->cls, B, o->C);
         break;
     case OP_CONV: {
         dm_conv1d_shape s = o->conv;
         s.B = B;
-        dm_scratch sc = {st->scratch, st->scratch_n, st->scratch_copies};
+        dm_scratch sc = {ps->scratch, ps->scratch_n * (size_t)ps->copies, 1};
         dm_conv1d_forward(y, x, P + o->w, P + o->b, &s, &sc);
         break;
     }
@@ -770,8 +974,20 @@ static void op_forward(const dm_unet *net, dm_unet_state *st, const op *o, int B
     case OP_UPSAMPLE:
         dm_upsample_forward(y, x, B, o->C, o->L, o->f);
         break;
+    case OP_GN_ACT:
+        dm_groupnorm_act_forward(y, x, P + o->w, P + o->b, o->in2 >= 0 ? A(st, act, o->in2) : NULL,
+                                 1, B, o->C, o->L, o->G);
+        break;
+    case OP_NOP:
+        break;
     case OP_ATTN:
-        dm_attention_forward(y, A(st, act, o->aux), x, B, o->C, o->L, o->H);
+        if (st->train)
+            dm_attention_forward(y, A(st, act, o->aux), x, B, o->C, o->L, o->H);
+        else
+        {
+            dm_scratch sc = {ps->scratch, ps->scratch_n, ps->copies};
+            dm_attention_forward_infer(y, &sc, x, B, o->C, o->L, o->H);
+        }
         break;
     }
 }
@@ -822,11 +1038,65 @@ static void op_backward(const dm_unet *net, dm_unet_state *st, const op *o, int 
     case OP_ATTN:
         dm_attention_backward(dx, dy, x, A(st, act, o->aux), B, o->C, o->L, o->H, st->scratch);
         break;
+    case OP_GN_ACT:
+    case OP_NOP:
+        break; /* inference states only */
     }
 }
 
-dm_status dm_unet_forward(const dm_unet *net, dm_unet_state *st, int batch, const float *x,
-                          const float *t, const int *cls, float *y, dm_error *err)
+static const char *const op_names[] = {"temb",   "linear",   "silu",      "cemb",
+                                       "conv",   "groupnorm", "film",     "add",
+                                       "concat", "upsample", "attention", "groupnorm+silu",
+                                       "nop"};
+
+static void op_describe(const dm_unet_state *st, const op *o, int B, char *shape, size_t n)
+{
+    const abuf *in = &st->bufs[o->in], *out = &st->bufs[o->out];
+    if (o->kind == OP_CONV)
+        snprintf(shape, n, "%dx%dx%d k%d s%d", B, o->conv.Cin, o->conv.Lin, o->conv.K,
+                 o->conv.stride);
+    else
+        snprintf(shape, n, "%dx%dx%d", B, in->C, in->L);
+    (void)out;
+}
+
+static void run_ops(const dm_unet *net, const dm_unet_state *st, const pass *ps, int B,
+                    dm_unet_op_fn fn, void *user)
+{
+    for (int i = 0; i < st->nops; i++) {
+        const op *o = &st->ops[i];
+        if (!fn) {
+            op_forward(net, st, ps, o, B);
+            continue;
+        }
+        if (o->kind == OP_NOP)
+            continue;
+        double t0 = dm_seconds();
+        op_forward(net, st, ps, o, B);
+        double dt = dm_seconds() - t0;
+        char shape[64];
+        op_describe(st, o, B, shape, sizeof shape);
+        fn(user, op_names[o->kind], shape, op_flops(o, st->bufs) * B, dt);
+    }
+}
+
+/* Inference: item b of the batch through the network on the arena of ps. Every layer
+ * computes an item alone as it would within a batch, so the bits are the same. */
+static void run_item(const dm_unet *net, const dm_unet_state *st, const pass *ps0, int b,
+                     const float *x, const float *t, float *y, dm_unet_op_fn fn, void *user)
+{
+    pass ps = *ps0;
+    ps.cls = st->cls + b;
+    memcpy(A(st, ps.act, 0), x + (size_t)b * item(st, 0), item(st, 0) * sizeof(float));
+    memcpy(A(st, ps.act, 1), t + b, sizeof(float));
+    run_ops(net, st, &ps, 1, fn, user);
+    memcpy(y + (size_t)b * item(st, st->out_buf), A(st, ps.act, st->out_buf),
+           item(st, st->out_buf) * sizeof(float));
+}
+
+static dm_status forward_impl(const dm_unet *net, dm_unet_state *st, int batch, const float *x,
+                              const float *t, const int *cls, float *y, dm_error *err,
+                              dm_unet_op_fn fn, void *user)
 {
     const dm_status bad = DM_ERR_INVALID_ARGUMENT;
     if (!net || !st || !x || !t || !y)
@@ -846,14 +1116,48 @@ dm_status dm_unet_forward(const dm_unet *net, dm_unet_state *st, int batch, cons
         st->cls[b] = nc > 0 ? c : 0;
     }
     int prev = dm_threads_begin(st->n_threads);
-    memcpy(A(st, st->act, 0), x, (size_t)batch * item(st, 0) * sizeof(float));
-    memcpy(A(st, st->act, 1), t, (size_t)batch * sizeof(float));
-    for (int i = 0; i < st->nops; i++)
-        op_forward(net, st, &st->ops[i], batch);
-    memcpy(y, A(st, st->act, st->out_buf), (size_t)batch * item(st, st->out_buf) * sizeof(float));
+    if (st->train) { /* the whole batch through each op, every activation kept */
+        pass ps = {st->act, st->scratch, st->scratch_total, 1, st->cls};
+        memcpy(A(st, st->act, 0), x, (size_t)batch * item(st, 0) * sizeof(float));
+        memcpy(A(st, st->act, 1), t, (size_t)batch * sizeof(float));
+        run_ops(net, st, &ps, batch, fn, user);
+        memcpy(y, A(st, st->act, st->out_buf),
+               (size_t)batch * item(st, st->out_buf) * sizeof(float));
+        st->batch = batch;
+    } else if (batch > 1 && st->n_arenas > 1 && !fn) {
+        /* items spread over the threads, each running the whole network on its
+         * own arena: no synchronisation inside a pass */
+        int team = st->n_arenas < batch ? st->n_arenas : batch;
+        (void)team;
+#pragma omp parallel num_threads(team)
+        {
+            int id = dm_thread_id();
+            pass ps = {st->act + (size_t)id * st->act_n, st->scratch + (size_t)id * st->scratch_n,
+                       st->scratch_n, 1, NULL};
+#pragma omp for schedule(dynamic, 1)
+            for (int b = 0; b < batch; b++)
+                run_item(net, st, &ps, b, x, t, y, NULL, NULL);
+        }
+    } else { /* item by item, the layers' own loops in parallel */
+        pass ps = {st->act, st->scratch, st->scratch_n, st->scratch_copies, NULL};
+        for (int b = 0; b < batch; b++)
+            run_item(net, st, &ps, b, x, t, y, fn, user);
+    }
     dm_threads_end(prev);
-    st->batch = batch;
     return DM_OK;
+}
+
+dm_status dm_unet_forward(const dm_unet *net, dm_unet_state *st, int batch, const float *x,
+                          const float *t, const int *cls, float *y, dm_error *err)
+{
+    return forward_impl(net, st, batch, x, t, cls, y, err, NULL, NULL);
+}
+
+dm_status dm_unet_forward_profile(const dm_unet *net, dm_unet_state *st, int batch,
+                                  const float *x, const float *t, const int *cls, float *y,
+                                  dm_unet_op_fn fn, void *user, dm_error *err)
+{
+    return forward_impl(net, st, batch, x, t, cls, y, err, fn, user);
 }
 
 dm_status dm_unet_backward(const dm_unet *net, dm_unet_state *st, const float *dy, float *dx,
