@@ -11,14 +11,16 @@
 #   make clean           remove build/ and build-asan/
 #
 # Switches: BUILD=dir (default build), NO_OMP=1 (no OpenMP), NATIVE=1 (-march=native),
-# SANITIZE=1 (address,undefined; or a list such as SANITIZE=address), V=1 (show commands).
+# SANITIZE=1 (address,undefined; or a list such as SANITIZE=address), V=1 (show commands),
+# MPI=1 (the dmaudio command trains on several processes under mpirun / srun; Open MPI).
 # CFLAGS (default -O2 -g), CPPFLAGS, LDFLAGS and LDLIBS from the command line or the
 # environment are added to the flags the build needs.
 
 # Debian packages installed by `make deps`; add to this list, nothing else needs to change.
 DEB_PACKAGES = build-essential pkg-config libopenblas-dev libcmocka-dev libsndfile1-dev \
                libfftw3-dev libsamplerate0-dev portaudio19-dev lv2-dev liblilv-dev \
-               lilv-utils valgrind zlib1g-dev clang libclang-rt-14-dev libasound2-dev libpng-dev
+               lilv-utils valgrind zlib1g-dev clang libclang-rt-14-dev libasound2-dev libpng-dev \
+               libopenmpi-dev openmpi-bin
 
 # pkg-config modules.  LIB_PKGS are linked into libdmaudio and everything built on it.
 BLAS_PKGS   = openblas
@@ -26,6 +28,7 @@ AUDIO_PKGS  = sndfile fftw3f samplerate portaudio-2.0 alsa
 LIB_PKGS    = $(BLAS_PKGS) $(AUDIO_PKGS) zlib libpng
 PLUGIN_PKGS = lv2
 TEST_PKGS   = cmocka
+MPI_PKGS    = mpi-c
 
 VERSION   = 0.1.0
 SOVERSION = 0
@@ -59,11 +62,14 @@ pc_missing = $(foreach p,$(1),$(if $(shell $(PKG_CONFIG) --exists $(p) 2>/dev/nu
 MISSING_LIB    := $(call pc_missing,$(LIB_PKGS))
 MISSING_PLUGIN := $(call pc_missing,$(PLUGIN_PKGS))
 MISSING_TEST   := $(call pc_missing,$(TEST_PKGS))
+MISSING_MPI    := $(call pc_missing,$(MPI_PKGS))
 LIB_PC_CFLAGS    := $(shell $(PKG_CONFIG) --cflags $(LIB_PKGS) 2>/dev/null)
 LIB_PC_LIBS      := $(shell $(PKG_CONFIG) --libs $(LIB_PKGS) 2>/dev/null)
 PLUGIN_PC_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PLUGIN_PKGS) 2>/dev/null)
 TEST_PC_CFLAGS   := $(shell $(PKG_CONFIG) --cflags $(TEST_PKGS) 2>/dev/null)
 TEST_PC_LIBS     := $(shell $(PKG_CONFIG) --libs $(TEST_PKGS) 2>/dev/null)
+MPI_PC_CFLAGS    := $(shell $(PKG_CONFIG) --cflags $(MPI_PKGS) 2>/dev/null)
+MPI_PC_LIBS      := $(shell $(PKG_CONFIG) --libs $(MPI_PKGS) 2>/dev/null)
 need_pkgs = $(if $(strip $(1)),$(error missing pkg-config modules: $(strip $(1)) -- run `make deps`))
 
 ifeq ($(NO_OMP),1)
@@ -136,7 +142,8 @@ TEST_BINS   = $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
 # Records the compile and link lines, so that changing a switch (NO_OMP, SANITIZE, CFLAGS...)
 # rebuilds everything; rewritten only when it changes.
 FLAGS_STAMP = $(BUILD)/.flags
-FLAGS_LINE  = $(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) | $(ALL_LDFLAGS) $(ALL_LDLIBS) | $(DATADIR)
+FLAGS_LINE  = $(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) | $(ALL_LDFLAGS) $(ALL_LDLIBS) | $(DATADIR) \
+              | MPI=$(MPI)
 
 .PHONY: all lib bin plugin tests test test-nodeps check valgrind deps demo \
         install uninstall clean FORCE
@@ -146,7 +153,7 @@ all: lib bin plugin
 lib: $(LIB_A) $(LIB_SO) $(LIB_SO_LINK)
 bin: $(BIN)
 plugin: $(BUNDLE_SO) $(BUNDLE_TTL)
-tests: $(TEST_BINS)
+tests: $(TEST_BINS) $(MPI_TEST_BIN)
 
 # ---------------------------------------------------------------------------------------------
 # compile and link
@@ -191,10 +198,35 @@ $(LIB_SO): $(CORE_OBJS)
 $(LIB_SO_LINK): $(LIB_SO)
 	$(Q)ln -sf $(notdir $<) $@
 
+# MPI: cli/mpi.c compiled with DM_MPI into mpi-on.o replaces mpi.o (the one-process version).
+# MPI=1 links the dmaudio command with it; otherwise, when MPI is installed, `make tests` links
+# $(BUILD)/tests/dmaudio-mpi, an MPI-enabled command for tests/test_mpi.sh only.
+MPI_OBJ      = $(OBJ)/cli/mpi-on.o
+MPI_CLI_OBJS = $(filter-out $(OBJ)/cli/mpi.o,$(CLI_OBJS)) $(MPI_OBJ)
+MPI_TEST_BIN = $(if $(MISSING_MPI),,$(BUILD)/tests/dmaudio-mpi)
+
+$(MPI_OBJ): cli/mpi.c $(FLAGS_STAMP)
+	$(call need_pkgs,$(MISSING_LIB) $(MISSING_MPI))
+	@mkdir -p $(@D)
+	$(call say,CC,$@)
+	$(Q)$(CC) $(ALL_CPPFLAGS) $(MPI_PC_CFLAGS) -DDM_MPI $(ALL_CFLAGS) $(DEP_FLAGS) -c $< -o $@
+
+ifeq ($(MPI),1)
+$(BIN): $(MPI_CLI_OBJS) $(LIB_A)
+	@mkdir -p $(@D)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(MPI_CLI_OBJS) $(LIB_A) $(ALL_LDLIBS) $(MPI_PC_LIBS)
+else
 $(BIN): $(CLI_OBJS) $(LIB_A)
 	@mkdir -p $(@D)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(CLI_OBJS) $(LIB_A) $(ALL_LDLIBS)
+endif
+
+$(BUILD)/tests/dmaudio-mpi: $(MPI_CLI_OBJS) $(LIB_A)
+	@mkdir -p $(@D)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(MPI_CLI_OBJS) $(LIB_A) $(ALL_LDLIBS) $(MPI_PC_LIBS)
 
 # --exclude-libs keeps libdmaudio's symbols out of the plugin's dynamic table, so two plugins
 # (or a host that links another libdmaudio) never resolve each other's functions.
@@ -214,7 +246,7 @@ $(TEST_BINS): $(BUILD)/tests/%: $(OBJ)/tests/%.o $(FIXTURE_OBJ) $(LIB_A)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(FIXTURE_OBJ) $(LIB_A) $(TEST_PC_LIBS) $(ALL_LDLIBS)
 
--include $(ALL_OBJS:.o=.d)
+-include $(ALL_OBJS:.o=.d) $(MPI_OBJ:.o=.d)
 
 # ---------------------------------------------------------------------------------------------
 # examples: each examples/NAME.c is a user's program, built into $(BUILD)/examples/NAME against
