@@ -20,7 +20,7 @@
 DEB_PACKAGES = build-essential pkg-config libopenblas-dev libcmocka-dev libsndfile1-dev \
                libfftw3-dev libsamplerate0-dev portaudio19-dev lv2-dev liblilv-dev \
                lilv-utils valgrind zlib1g-dev clang libclang-rt-14-dev libasound2-dev libpng-dev \
-               libopenmpi-dev openmpi-bin
+               libopenmpi-dev openmpi-bin parallel
 
 # pkg-config modules.  LIB_PKGS are linked into libdmaudio and everything built on it.
 BLAS_PKGS   = openblas
