@@ -325,18 +325,22 @@ deps:
 FUZZ_CC    ?= clang
 FUZZ_TIME  ?= 600
 FUZZ_FLAGS ?= -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+FUZZ_ENV   = LSAN_OPTIONS=suppressions=$(CURDIR)/tests/fuzz/lsan.supp:print_suppressions=0
 FUZZ_SRCS  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS   = $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+# the parts of the command a target may call (the recipe parser), built into every target
+FUZZ_CLI_SRCS = cli/recipe.c
 
 .PHONY: fuzz fuzz-bins fuzz-replay
 fuzz-bins: $(FUZZ_BINS)
 
-$(FUZZ_BINS): $(BUILD)/fuzz/%: tests/fuzz/%.c $(CORE_SRCS) $(wildcard core/src/*.h) $(HEADERS)
+$(FUZZ_BINS): $(BUILD)/fuzz/%: tests/fuzz/%.c $(CORE_SRCS) $(wildcard core/src/*.h) $(HEADERS) \
+              $(FUZZ_CLI_SRCS) cli/cli.h
 	$(call need_pkgs,$(MISSING_LIB))
 	@mkdir -p $(@D)
 	$(call say,FUZZ,$@)
-	$(Q)$(FUZZ_CC) -std=c11 -Wall -Wextra -Wno-unknown-pragmas $(FUZZ_FLAGS) $(ALL_CPPFLAGS) \
-		-o $@ $< $(CORE_SRCS) $(LIB_PC_LIBS) -lm
+	$(Q)$(FUZZ_CC) -std=c11 -Wall -Wextra -Wno-unknown-pragmas $(FUZZ_FLAGS) $(ALL_CPPFLAGS) -Icli \
+		-o $@ $< $(CORE_SRCS) $(FUZZ_CLI_SRCS) $(LIB_PC_LIBS) -lm
 
 fuzz: $(FUZZ_BINS)
 	@set -e; for bin in $(FUZZ_BINS); do \
@@ -345,7 +349,7 @@ fuzz: $(FUZZ_BINS)
 	  if [ -d tests/fuzz/corpus/$$name ]; then cp tests/fuzz/corpus/$$name/* $$work/; fi; \
 	  dict=; if [ -f tests/fuzz/$$name.dict ]; then dict=-dict=tests/fuzz/$$name.dict; fi; \
 	  echo "fuzz_$$name: $(FUZZ_TIME)s over $$work, findings in $$found/"; \
-	  $$bin $$dict -max_total_time=$(FUZZ_TIME) -print_final_stats=1 -artifact_prefix=$$found/ \
+	  $(FUZZ_ENV) $$bin $$dict -max_total_time=$(FUZZ_TIME) -print_final_stats=1 -artifact_prefix=$$found/ \
 	    $(FUZZ_ARGS) $$work; \
 	done
 
@@ -354,7 +358,7 @@ fuzz-replay: $(FUZZ_BINS)
 	  name=$${bin##*/fuzz_}; \
 	  set -- tests/fuzz/corpus/$$name/*; [ -e "$$1" ] || { echo "fuzz_$$name: no corpus"; exit 1; }; \
 	  echo "fuzz_$$name: replaying $$# corpus files"; \
-	  $$bin "$$@" 2>$(BUILD)/fuzz/$$name.replay.log || { tail -40 $(BUILD)/fuzz/$$name.replay.log; exit 1; }; \
+	  $(FUZZ_ENV) $$bin "$$@" 2>$(BUILD)/fuzz/$$name.replay.log || { tail -40 $(BUILD)/fuzz/$$name.replay.log; exit 1; }; \
 	done; echo "fuzz-replay: all corpus files pass"
 
 # ---------------------------------------------------------------------------------------------
