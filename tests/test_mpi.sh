@@ -69,16 +69,16 @@ same() { # same NAME A B: the two files are identical
 # a sanitizer build (memory errors are still reported).
 export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_ALLOW_RUN_AS_ROOT=1
 export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
+mpi_asan=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
 mpi() { # mpi NP ARGS...: dmaudio on NP processes
     local np=$1
     shift
-    mpirun -np "$np" --oversubscribe --allow-run-as-root "$D" "$@"
+    ASAN_OPTIONS=$mpi_asan mpirun -np "$np" --oversubscribe --allow-run-as-root "$D" "$@"
 }
 mpi_bg() { # mpi_bg NP ARGS...: the same in the background, mpirun's pid in $bg
     local np=$1
     shift
-    mpirun -np "$np" --oversubscribe --allow-run-as-root "$D" "$@" &
+    ASAN_OPTIONS=$mpi_asan mpirun -np "$np" --oversubscribe --allow-run-as-root "$D" "$@" &
     bg=$!
 }
 # a tiny model on a tiny set; every run the same settings, name and seed
