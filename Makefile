@@ -328,19 +328,21 @@ FUZZ_FLAGS ?= -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=u
 FUZZ_ENV   = LSAN_OPTIONS=suppressions=$(CURDIR)/tests/fuzz/lsan.supp:print_suppressions=0
 FUZZ_SRCS  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS   = $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
-# the parts of the command a target may call (the recipe parser), built into every target
+# the parts of the command a target may call (the recipe parser), built into every target;
+# fuzz_plugin_state also builds the plugin's sources
 FUZZ_CLI_SRCS = cli/recipe.c
+FUZZ_EXTRA_fuzz_plugin_state = $(PLUGIN_SRCS) $(PLUGIN_PC_CFLAGS) -DDM_DATADIR='"/nonexistent"'
 
 .PHONY: fuzz fuzz-bins fuzz-replay
 fuzz-bins: $(FUZZ_BINS)
 
 $(FUZZ_BINS): $(BUILD)/fuzz/%: tests/fuzz/%.c $(CORE_SRCS) $(wildcard core/src/*.h) $(HEADERS) \
-              $(FUZZ_CLI_SRCS) cli/cli.h
-	$(call need_pkgs,$(MISSING_LIB))
+              $(FUZZ_CLI_SRCS) cli/cli.h $(PLUGIN_SRCS)
+	$(call need_pkgs,$(MISSING_LIB) $(MISSING_PLUGIN))
 	@mkdir -p $(@D)
 	$(call say,FUZZ,$@)
 	$(Q)$(FUZZ_CC) -std=c11 -Wall -Wextra -Wno-unknown-pragmas $(FUZZ_FLAGS) $(ALL_CPPFLAGS) -Icli \
-		-o $@ $< $(CORE_SRCS) $(FUZZ_CLI_SRCS) $(LIB_PC_LIBS) -lm
+		-o $@ $< $(CORE_SRCS) $(FUZZ_CLI_SRCS) $(FUZZ_EXTRA_$(notdir $@)) $(LIB_PC_LIBS) -lm
 
 fuzz: $(FUZZ_BINS)
 	@set -e; for bin in $(FUZZ_BINS); do \
