@@ -319,11 +319,15 @@ deps:
 #   make fuzz          runs each target for FUZZ_TIME seconds (default 600) over a copy of its
 #                      corpus ($(BUILD)/fuzz/NAME.corpus/); crashes land in $(BUILD)/fuzz/NAME.findings/
 #                      (copy a crash into the corpus once fixed: it becomes a regression test).
-#                      FUZZ_ARGS adds libFuzzer options, e.g. FUZZ_ARGS=-jobs=4.
+#                      FUZZ_ARGS adds libFuzzer options, e.g. FUZZ_ARGS=-jobs=4. An input that
+#                      runs longer than FUZZ_UNIT_TIME seconds (30) is a finding too (a hang).
+#                      LeakSanitizer uses tests/fuzz/lsan.supp (leaks inside codec libraries).
+#                      FUZZ_ONLY=NAME... runs only those targets (e.g. FUZZ_ONLY="audio recipe").
 #   make fuzz-replay   runs every corpus file through its target once; `make test` does the same
 #                      through tests/test_fuzz_replay.sh.
 FUZZ_CC    ?= clang
 FUZZ_TIME  ?= 600
+FUZZ_UNIT_TIME ?= 30
 FUZZ_FLAGS ?= -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 FUZZ_ENV   = LSAN_OPTIONS=suppressions=$(CURDIR)/tests/fuzz/lsan.supp:print_suppressions=0
 FUZZ_SRCS  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
@@ -344,15 +348,16 @@ $(FUZZ_BINS): $(BUILD)/fuzz/%: tests/fuzz/%.c $(CORE_SRCS) $(wildcard core/src/*
 	$(Q)$(FUZZ_CC) -std=c11 -Wall -Wextra -Wno-unknown-pragmas $(FUZZ_FLAGS) $(ALL_CPPFLAGS) -Icli \
 		-o $@ $< $(CORE_SRCS) $(FUZZ_CLI_SRCS) $(FUZZ_EXTRA_$(notdir $@)) $(LIB_PC_LIBS) -lm
 
-fuzz: $(FUZZ_BINS)
-	@set -e; for bin in $(FUZZ_BINS); do \
+FUZZ_RUN = $(if $(FUZZ_ONLY),$(FUZZ_ONLY:%=$(BUILD)/fuzz/fuzz_%),$(FUZZ_BINS))
+fuzz: $(FUZZ_RUN)
+	@set -e; for bin in $(FUZZ_RUN); do \
 	  name=$${bin##*/fuzz_}; work=$(BUILD)/fuzz/$$name.corpus; found=$(BUILD)/fuzz/$$name.findings; \
 	  rm -rf $$work; mkdir -p $$work $$found; \
 	  if [ -d tests/fuzz/corpus/$$name ]; then cp tests/fuzz/corpus/$$name/* $$work/; fi; \
 	  dict=; if [ -f tests/fuzz/$$name.dict ]; then dict=-dict=tests/fuzz/$$name.dict; fi; \
 	  echo "fuzz_$$name: $(FUZZ_TIME)s over $$work, findings in $$found/"; \
-	  $(FUZZ_ENV) $$bin $$dict -max_total_time=$(FUZZ_TIME) -print_final_stats=1 -artifact_prefix=$$found/ \
-	    $(FUZZ_ARGS) $$work; \
+	  $(FUZZ_ENV) $$bin $$dict -max_total_time=$(FUZZ_TIME) -timeout=$(FUZZ_UNIT_TIME) \
+	    -print_final_stats=1 -artifact_prefix=$$found/ $(FUZZ_ARGS) $$work; \
 	done
 
 fuzz-replay: $(FUZZ_BINS)
