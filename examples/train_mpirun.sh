@@ -49,8 +49,8 @@ if [ -f "$model.ckpt" ]; then
     echo "== continuing the training of $model on $NP processes"
     resume=--resume
 fi
-# --bind-to none: Open MPI binds each process to one core by default, which would confine
-# its OpenMP threads to that core.
+# --bind-to none: by default Open MPI binds each process to one core (to one socket above 2
+# processes), which would confine its OpenMP threads there.
 # shellcheck disable=SC2086
 $MPIRUN -np "$NP" $hosts "$DMAUDIO" train "$samples" -o "$model" $resume \
     --preset "${PRESET:-small}" --steps "${STEPS:-3000}" --batch "${BATCH:-16}" \
