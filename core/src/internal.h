@@ -62,4 +62,9 @@ static inline int dm_thread_id(void)
 #endif
 }
 
+/* The number of parameters dm_unet_create would allocate for cfg, without allocating them;
+ * 0 for an invalid configuration (unet.c). The model loader checks a file holds that many
+ * values before it builds the network. */
+size_t dm_unet_config_n_params(const dm_unet_config *cfg);
+
 #endif

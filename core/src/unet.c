@@ -511,6 +511,16 @@ dm_status dm_unet_create(const dm_unet_config *cfg, uint64_t seed, dm_unet **out
     return DM_OK;
 }
 
+size_t dm_unet_config_n_params(const dm_unet_config *cfg)
+{
+    if (dm_unet_config_check(cfg, NULL) != DM_OK)
+        return 0;
+    builder bd;
+    size_t n = build(&bd, cfg, dm_unet_length_multiple(cfg)) < 0 ? 0 : bd.n_params;
+    builder_free(&bd);
+    return n;
+}
+
 void dm_unet_free(dm_unet *net)
 {
     if (!net)
