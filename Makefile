@@ -14,7 +14,8 @@
 #   make clean           remove build/ and build-asan/
 #
 # Switches: BUILD=dir (default build), NO_OMP=1 (no OpenMP), NATIVE=1 (-march=native),
-# SANITIZE=1 (address,undefined; or a list such as SANITIZE=address), V=1 (show commands).
+# SANITIZE=1 (address,undefined; or a list such as SANITIZE=address), V=1 (show commands),
+# MPI=1 (the dmaudio command trains on several processes under mpirun / srun; Open MPI).
 # CFLAGS (default -O2 -g), CPPFLAGS, LDFLAGS and LDLIBS from the command line or the
 # environment are added to the flags the build needs.
 
@@ -22,7 +23,7 @@
 DEB_PACKAGES = build-essential pkg-config libopenblas-dev libcmocka-dev libsndfile1-dev \
                libfftw3-dev libsamplerate0-dev portaudio19-dev lv2-dev liblilv-dev \
                lilv-utils valgrind zlib1g-dev clang libclang-rt-14-dev libasound2-dev libpng-dev \
-               libxml2-dev jalv jackd2 ardour
+               libxml2-dev jalv jackd2 ardour libopenmpi-dev openmpi-bin parallel
 
 # pkg-config modules.  LIB_PKGS are linked into libdmaudio and everything built on it.
 BLAS_PKGS   = openblas
@@ -32,6 +33,7 @@ PLUGIN_PKGS = lv2
 TOOL_PKGS   = libxml-2.0
 HOST_PKGS   = lilv-0
 TEST_PKGS   = cmocka
+MPI_PKGS    = mpi-c
 
 VERSION   = 0.1.0
 SOVERSION = 0
@@ -67,6 +69,7 @@ MISSING_PLUGIN := $(call pc_missing,$(PLUGIN_PKGS))
 MISSING_TEST   := $(call pc_missing,$(TEST_PKGS))
 MISSING_TOOL   := $(call pc_missing,$(TOOL_PKGS))
 MISSING_HOST   := $(call pc_missing,$(HOST_PKGS))
+MISSING_MPI    := $(call pc_missing,$(MPI_PKGS))
 LIB_PC_CFLAGS    := $(shell $(PKG_CONFIG) --cflags $(LIB_PKGS) 2>/dev/null)
 LIB_PC_LIBS      := $(shell $(PKG_CONFIG) --libs $(LIB_PKGS) 2>/dev/null)
 PLUGIN_PC_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PLUGIN_PKGS) 2>/dev/null)
@@ -76,6 +79,8 @@ TOOL_PC_CFLAGS   := $(shell $(PKG_CONFIG) --cflags $(TOOL_PKGS) 2>/dev/null)
 TOOL_PC_LIBS     := $(shell $(PKG_CONFIG) --libs $(TOOL_PKGS) 2>/dev/null)
 HOST_PC_CFLAGS   := $(shell $(PKG_CONFIG) --cflags $(HOST_PKGS) 2>/dev/null)
 HOST_PC_LIBS     := $(shell $(PKG_CONFIG) --libs $(HOST_PKGS) 2>/dev/null)
+MPI_PC_CFLAGS    := $(shell $(PKG_CONFIG) --cflags $(MPI_PKGS) 2>/dev/null)
+MPI_PC_LIBS      := $(shell $(PKG_CONFIG) --libs $(MPI_PKGS) 2>/dev/null)
 need_pkgs = $(if $(strip $(1)),$(error missing pkg-config modules: $(strip $(1)) -- run `make deps`))
 
 ifeq ($(NO_OMP),1)
@@ -155,7 +160,8 @@ TOOL_BINS   = $(TOOL_SRCS:tools/%.c=$(BUILD)/tools/%)
 # Records the compile and link lines, so that changing a switch (NO_OMP, SANITIZE, CFLAGS...)
 # rebuilds everything; rewritten only when it changes.
 FLAGS_STAMP = $(BUILD)/.flags
-FLAGS_LINE  = $(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) | $(ALL_LDFLAGS) $(ALL_LDLIBS) | $(DATADIR)
+FLAGS_LINE  = $(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) | $(ALL_LDFLAGS) $(ALL_LDLIBS) | $(DATADIR) \
+              | MPI=$(MPI)
 
 .PHONY: all lib bin plugin tests tools test test-nodeps test-hosts check valgrind deps demo \
         install uninstall clean FORCE
@@ -165,7 +171,7 @@ all: lib bin plugin tools
 lib: $(LIB_A) $(LIB_SO) $(LIB_SO_LINK)
 bin: $(BIN)
 plugin: $(BUNDLE_SO) $(BUNDLE_TTL) $(BUNDLE_PRESETS) $(BUNDLE_MODEL)
-tests: $(TEST_BINS)
+tests: $(TEST_BINS) $(MPI_TEST_BIN)
 tools: $(TOOL_BINS)
 
 # ---------------------------------------------------------------------------------------------
@@ -222,10 +228,35 @@ $(LIB_SO): $(CORE_OBJS)
 $(LIB_SO_LINK): $(LIB_SO)
 	$(Q)ln -sf $(notdir $<) $@
 
+# MPI: cli/mpi.c compiled with DM_MPI into mpi-on.o replaces mpi.o (the one-process version).
+# MPI=1 links the dmaudio command with it; otherwise, when MPI is installed, `make tests` links
+# $(BUILD)/tests/dmaudio-mpi, an MPI-enabled command for tests/test_mpi.sh only.
+MPI_OBJ      = $(OBJ)/cli/mpi-on.o
+MPI_CLI_OBJS = $(filter-out $(OBJ)/cli/mpi.o,$(CLI_OBJS)) $(MPI_OBJ)
+MPI_TEST_BIN = $(if $(MISSING_MPI),,$(BUILD)/tests/dmaudio-mpi)
+
+$(MPI_OBJ): cli/mpi.c $(FLAGS_STAMP)
+	$(call need_pkgs,$(MISSING_LIB) $(MISSING_MPI))
+	@mkdir -p $(@D)
+	$(call say,CC,$@)
+	$(Q)$(CC) $(ALL_CPPFLAGS) $(MPI_PC_CFLAGS) -DDM_MPI $(ALL_CFLAGS) $(DEP_FLAGS) -c $< -o $@
+
+ifeq ($(MPI),1)
+$(BIN): $(MPI_CLI_OBJS) $(LIB_A)
+	@mkdir -p $(@D)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(MPI_CLI_OBJS) $(LIB_A) $(ALL_LDLIBS) $(MPI_PC_LIBS)
+else
 $(BIN): $(CLI_OBJS) $(LIB_A)
 	@mkdir -p $(@D)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(CLI_OBJS) $(LIB_A) $(ALL_LDLIBS)
+endif
+
+$(BUILD)/tests/dmaudio-mpi: $(MPI_CLI_OBJS) $(LIB_A)
+	@mkdir -p $(@D)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(MPI_CLI_OBJS) $(LIB_A) $(ALL_LDLIBS) $(MPI_PC_LIBS)
 
 # --exclude-libs keeps libdmaudio's symbols out of the plugin's dynamic table, so two plugins
 # (or a host that links another libdmaudio) never resolve each other's functions.
@@ -262,7 +293,7 @@ $(TOOL_BINS): $(BUILD)/tools/%: tools/%.c $(LIB_A) $(HEADERS) $(FLAGS_STAMP)
 	$(Q)$(CC) $(ALL_CPPFLAGS) $(TOOL_PC_CFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIB_A) \
 		$(TOOL_PC_LIBS) $(ALL_LDLIBS)
 
--include $(ALL_OBJS:.o=.d)
+-include $(ALL_OBJS:.o=.d) $(MPI_OBJ:.o=.d)
 
 # ---------------------------------------------------------------------------------------------
 # examples: each examples/NAME.c is a user's program, built into $(BUILD)/examples/NAME against
@@ -366,34 +397,45 @@ deps:
 #   make fuzz          runs each target for FUZZ_TIME seconds (default 600) over a copy of its
 #                      corpus ($(BUILD)/fuzz/NAME.corpus/); crashes land in $(BUILD)/fuzz/NAME.findings/
 #                      (copy a crash into the corpus once fixed: it becomes a regression test).
-#                      FUZZ_ARGS adds libFuzzer options, e.g. FUZZ_ARGS=-jobs=4.
+#                      FUZZ_ARGS adds libFuzzer options, e.g. FUZZ_ARGS=-jobs=4. An input that
+#                      runs longer than FUZZ_UNIT_TIME seconds (30) is a finding too (a hang).
+#                      LeakSanitizer uses tests/fuzz/lsan.supp (leaks inside codec libraries).
+#                      FUZZ_ONLY=NAME... runs only those targets (e.g. FUZZ_ONLY="audio recipe").
 #   make fuzz-replay   runs every corpus file through its target once; `make test` does the same
 #                      through tests/test_fuzz_replay.sh.
 FUZZ_CC    ?= clang
 FUZZ_TIME  ?= 600
+FUZZ_UNIT_TIME ?= 30
 FUZZ_FLAGS ?= -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+FUZZ_ENV   = LSAN_OPTIONS=suppressions=$(CURDIR)/tests/fuzz/lsan.supp:print_suppressions=0
 FUZZ_SRCS  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS   = $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+# the parts of the command a target may call (the recipe parser), built into every target;
+# fuzz_plugin_state also builds the plugin's sources
+FUZZ_CLI_SRCS = cli/recipe.c
+FUZZ_EXTRA_fuzz_plugin_state = $(PLUGIN_SRCS) $(PLUGIN_PC_CFLAGS) -DDM_DATADIR='"/nonexistent"'
 
 .PHONY: fuzz fuzz-bins fuzz-replay
 fuzz-bins: $(FUZZ_BINS)
 
-$(FUZZ_BINS): $(BUILD)/fuzz/%: tests/fuzz/%.c $(CORE_SRCS) $(wildcard core/src/*.h) $(HEADERS)
-	$(call need_pkgs,$(MISSING_LIB))
+$(FUZZ_BINS): $(BUILD)/fuzz/%: tests/fuzz/%.c $(CORE_SRCS) $(wildcard core/src/*.h) $(HEADERS) \
+              $(FUZZ_CLI_SRCS) cli/cli.h $(PLUGIN_SRCS)
+	$(call need_pkgs,$(MISSING_LIB) $(MISSING_PLUGIN))
 	@mkdir -p $(@D)
 	$(call say,FUZZ,$@)
-	$(Q)$(FUZZ_CC) -std=c11 -Wall -Wextra -Wno-unknown-pragmas $(FUZZ_FLAGS) $(ALL_CPPFLAGS) \
-		-o $@ $< $(CORE_SRCS) $(LIB_PC_LIBS) -lm
+	$(Q)$(FUZZ_CC) -std=c11 -Wall -Wextra -Wno-unknown-pragmas $(FUZZ_FLAGS) $(ALL_CPPFLAGS) -Icli \
+		-o $@ $< $(CORE_SRCS) $(FUZZ_CLI_SRCS) $(FUZZ_EXTRA_$(notdir $@)) $(LIB_PC_LIBS) -lm
 
-fuzz: $(FUZZ_BINS)
-	@set -e; for bin in $(FUZZ_BINS); do \
+FUZZ_RUN = $(if $(FUZZ_ONLY),$(FUZZ_ONLY:%=$(BUILD)/fuzz/fuzz_%),$(FUZZ_BINS))
+fuzz: $(FUZZ_RUN)
+	@set -e; for bin in $(FUZZ_RUN); do \
 	  name=$${bin##*/fuzz_}; work=$(BUILD)/fuzz/$$name.corpus; found=$(BUILD)/fuzz/$$name.findings; \
 	  rm -rf $$work; mkdir -p $$work $$found; \
 	  if [ -d tests/fuzz/corpus/$$name ]; then cp tests/fuzz/corpus/$$name/* $$work/; fi; \
 	  dict=; if [ -f tests/fuzz/$$name.dict ]; then dict=-dict=tests/fuzz/$$name.dict; fi; \
 	  echo "fuzz_$$name: $(FUZZ_TIME)s over $$work, findings in $$found/"; \
-	  $$bin $$dict -max_total_time=$(FUZZ_TIME) -print_final_stats=1 -artifact_prefix=$$found/ \
-	    $(FUZZ_ARGS) $$work; \
+	  $(FUZZ_ENV) $$bin $$dict -max_total_time=$(FUZZ_TIME) -timeout=$(FUZZ_UNIT_TIME) \
+	    -print_final_stats=1 -artifact_prefix=$$found/ $(FUZZ_ARGS) $$work; \
 	done
 
 fuzz-replay: $(FUZZ_BINS)
@@ -401,7 +443,7 @@ fuzz-replay: $(FUZZ_BINS)
 	  name=$${bin##*/fuzz_}; \
 	  set -- tests/fuzz/corpus/$$name/*; [ -e "$$1" ] || { echo "fuzz_$$name: no corpus"; exit 1; }; \
 	  echo "fuzz_$$name: replaying $$# corpus files"; \
-	  $$bin "$$@" 2>$(BUILD)/fuzz/$$name.replay.log || { tail -40 $(BUILD)/fuzz/$$name.replay.log; exit 1; }; \
+	  $(FUZZ_ENV) $$bin "$$@" 2>$(BUILD)/fuzz/$$name.replay.log || { tail -40 $(BUILD)/fuzz/$$name.replay.log; exit 1; }; \
 	done; echo "fuzz-replay: all corpus files pass"
 
 # ---------------------------------------------------------------------------------------------

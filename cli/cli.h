@@ -166,4 +166,25 @@ int dm_cli_double(const char *option, const char *text, double lo, double hi, do
 /* Writes s as a quoted, escaped JSON string. */
 void dm_cli_json_string(FILE *out, const char *s);
 
+/* ---- data-parallel training (cli/mpi.c; MPI only when built with DM_MPI) ---- */
+
+/* The processes training together: rank 0 of 1 without MPI, or when the command was not
+ * launched by mpirun / mpiexec / srun. */
+typedef struct dm_cli_group {
+    int rank, size;
+    int local_size;              /* processes on this machine            */
+    float *scratch;              /* the reduce's receive buffer: set by  */
+                                 /* the caller, dm_unet_n_params floats  */
+} dm_cli_group;
+/* MPI_Init when launched by an MPI launcher; 0, or -1 after a message. */
+int dm_cli_group_start(int *argc, char ***argv, dm_cli_group *g);
+void dm_cli_group_stop(void);               /* MPI_Finalize */
+void dm_cli_group_abort(int status);        /* MPI_Abort: every process exits */
+int dm_cli_group_max(int value);            /* the maximum over the processes */
+int dm_cli_group_same(uint32_t value);      /* 1 when every process has this value */
+/* A dm_train_reduce_fn; user_data is the dm_cli_group. */
+dm_status dm_cli_group_reduce(float *grads, size_t n, double *loss, void *user_data);
+/* "Open MPI v4.1.4" when built with MPI, else NULL. */
+const char *dm_cli_group_library(void);
+
 #endif

@@ -113,6 +113,8 @@ static int cmd_version(int argc, char **argv)
         return DM_EXIT_USAGE;
     }
     printf("dmaudio %s (libdmaudio %s)\n", DM_CLI_VERSION, dm_version());
+    if (dm_cli_group_library()) /* built with MPI=1 */
+        printf("data-parallel training: %s\n", dm_cli_group_library());
     return DM_EXIT_OK;
 }
 

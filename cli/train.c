@@ -2,7 +2,9 @@
  * class, or none), with periodic checkpoints, a wall-clock budget, and a
  * clean stop on Ctrl-C / SIGTERM: the step under way finishes, the checkpoint
  * and the model are saved, and `--resume` continues exactly where it stopped
- * (the data order is a pure function of the seed and the step number). */
+ * (the data order is a pure function of the seed and the step number).
+ * Under mpirun / srun (built with MPI=1) the processes share every step's
+ * batch (cli/mpi.c); rank 0 alone prints and writes files. */
 #include "cli.h"
 
 #include <errno.h>
@@ -62,7 +64,11 @@ const char dm_train_usage[] =
     "      --resume              continue from the checkpoint (the architecture and\n"
     "                            training settings are the checkpoint's)\n"
     "      --float16             store the model's weights as float16\n"
-    "  -t, --threads N           threads, 0 = all cores [0]\n"
+    "      --shards N            cut each batch into N equal parts, trained one after\n"
+    "                            the other and summed in a fixed order (less memory;\n"
+    "                            processes share them) [the number of processes]\n"
+    "  -t, --threads N           threads, 0 = all cores (shared by the processes\n"
+    "                            of one machine) [0]\n"
     "  -f, --force               start over even if MODEL or the checkpoint exists\n"
     "  -q, --quiet               no progress and no message\n"
     "      --json                at the end, one JSON object on stdout: model,\n"
@@ -70,18 +76,45 @@ const char dm_train_usage[] =
     "  -h, --help                show this help\n"
     "\n"
     "Exit status: 0 done (or --max-time reached), 1 error, 2 usage error, 130 after\n"
-    "Ctrl-C and 143 after SIGTERM (both save the checkpoint and the model first).";
+    "Ctrl-C and 143 after SIGTERM (both save the checkpoint and the model first).\n"
+    "\n"
+    "On several processes (a dmaudio built with make MPI=1): mpirun -np N dmaudio\n"
+    "train ... (or srun) splits each batch between the N processes, which keep\n"
+    "identical weights: the result is bitwise that of one process with --shards N\n"
+    "(N a power of two). Rank 0 prints and writes the files; all read DATA_DIR and\n"
+    "the checkpoint, which resumes on any number of processes dividing its shards.";
 
 #define DEFAULT_MAX_LENGTH 65536
 #define CHECKPOINT_STEPS 500
 #define CHECKPOINT_SECONDS 600.0
+
+/* Set by the signal handler, read by the training loop: the only thing the
+ * handler does. */
+static volatile sig_atomic_t stop_signal = 0;
+
+static void on_signal(int sig) { stop_signal = sig; }
+
+/* A signal ignored on entry stays ignored (a background job of a shell
+ * without job control ignores SIGINT, as nohup does SIGHUP). */
+static void install_handlers(void)
+{
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESETHAND; /* a second Ctrl-C stops at once */
+    const int sigs[] = {SIGINT, SIGTERM};
+    for (int i = 0; i < 2; i++)
+        if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN)
+            sigaction(sigs[i], &sa, NULL);
+}
 
 enum {
     OPT_PRESET = 256, OPT_CHANNELS, OPT_FACTORS, OPT_ATTENTION, OPT_BLOCKS, OPT_KERNEL,
     OPT_GROUPS, OPT_HEADS, OPT_REPR, OPT_SECONDS, OPT_STEPS, OPT_LR, OPT_WARMUP, OPT_SCHEDULE,
     OPT_PREDICTION, OPT_DATA_SCALE, OPT_EMA, OPT_MIN_SNR, OPT_CLASS_DROPOUT, OPT_NAME,
     OPT_MAX_TIME, OPT_CHECKPOINT, OPT_CHECKPOINT_EVERY, OPT_RESUME, OPT_FLOAT16, OPT_N_FFT,
-    OPT_HOP, OPT_JSON,
+    OPT_HOP, OPT_SHARDS, OPT_JSON,
 };
 
 typedef struct train_opts {
@@ -90,7 +123,7 @@ typedef struct train_opts {
     int n_channels, n_factors, n_attn, attn[DM_MAX_LEVELS];
     dm_repr repr;
     int n_fft, hop;               /* spec only */
-    int rate, length, steps, batch, warmup, threads, ckpt_every;
+    int rate, length, steps, batch, warmup, threads, ckpt_every, shards;
     double seconds, lr, data_scale, ema, min_snr, class_dropout, max_time;
     dm_schedule_kind schedule;
     dm_prediction prediction;
@@ -152,6 +185,7 @@ static int parse_options(int argc, char **argv, train_opts *o)
         {"length", required_argument, 0, 'l'},
         {"seconds", required_argument, 0, OPT_SECONDS},
         {"steps", required_argument, 0, OPT_STEPS},
+        {"json", no_argument, 0, OPT_JSON},
         {"batch", required_argument, 0, 'b'},
         {"lr", required_argument, 0, OPT_LR},
         {"warmup", required_argument, 0, OPT_WARMUP},
@@ -168,10 +202,10 @@ static int parse_options(int argc, char **argv, train_opts *o)
         {"checkpoint-every", required_argument, 0, OPT_CHECKPOINT_EVERY},
         {"resume", no_argument, 0, OPT_RESUME},
         {"float16", no_argument, 0, OPT_FLOAT16},
+        {"shards", required_argument, 0, OPT_SHARDS},
         {"threads", required_argument, 0, 't'},
         {"force", no_argument, 0, 'f'},
         {"quiet", no_argument, 0, 'q'},
-        {"json", no_argument, 0, OPT_JSON},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -232,6 +266,7 @@ static int parse_options(int argc, char **argv, train_opts *o)
             o->steps_given = 1;
             break;
         case 'b': r = dm_cli_int("--batch", optarg, 1, 1024, &o->batch); break;
+        case OPT_SHARDS: r = dm_cli_int("--shards", optarg, 1, 1024, &o->shards); break;
         case OPT_LR: r = dm_cli_double("--lr", optarg, 1e-9, 1, &o->lr); break;
         case OPT_WARMUP: r = dm_cli_int("--warmup", optarg, 0, 1000000000, &o->warmup); break;
         case OPT_SCHEDULE:
@@ -271,10 +306,10 @@ static int parse_options(int argc, char **argv, train_opts *o)
             break;
         case OPT_RESUME: o->resume = 1, fixed = 0; break;
         case OPT_FLOAT16: o->float16 = 1, fixed = 0; break;
+        case OPT_JSON: o->json = 1, fixed = 0; break;
         case 't': r = dm_cli_int("--threads", optarg, 0, 1024, &o->threads), fixed = 0; break;
         case 'f': o->force = 1, fixed = 0; break;
         case 'q': o->quiet = 1, fixed = 0; break;
-        case OPT_JSON: o->json = 1, fixed = 0; break;
         case 'h': puts(dm_train_usage); return 1;
         case ':':
             fprintf(stderr, "dmaudio train: option '%s' needs a value\n", argv[optind - 1]);
@@ -437,7 +472,7 @@ static int on_file(int done, int total, const char *path, void *user_data)
     (void)path;
     load_progress *p = user_data;
     dm_cli_progress_update(&p->bar, done, total);
-    return dm_cli_signal() != 0; /* Ctrl-C while loading: stop, nothing to save yet */
+    return stop_signal != 0; /* Ctrl-C while loading: stop, nothing to save yet */
 }
 
 /* 0.5 / RMS of every sample of the dataset, clamped to 0.1..100. */
@@ -676,6 +711,7 @@ static int new_trainer(train_opts *o, const dm_dataset *ds, dm_trainer **out)
     tp.min_snr_gamma = o->min_snr;
     tp.class_dropout = o->class_dropout;
     tp.seed = o->seed;
+    tp.shards = o->shards;
     tp.n_threads = o->threads;
     st = dm_trainer_create(m, &tp, out, &err);
     if (st != DM_OK) {
@@ -712,6 +748,234 @@ static int save_all(const train_opts *o, const dm_trainer *t, const char *ckpt)
 
 /* ---- the command ---- */
 
+/* Everything before the first step: checks, the dataset, the trainer (new or resumed) in
+ * its group. Returns an exit status; prints its errors. */
+static int prepare(train_opts *o, const char *ckpt, dm_cli_group *g, dm_trainer **t,
+                   dm_dataset **ds)
+{
+    if (can_write_beside(o->output) != 0 || can_write_beside(ckpt) != 0)
+        return DM_EXIT_FAILURE;
+    if (o->resume && !file_exists(ckpt)) {
+        fprintf(stderr, "dmaudio train: --resume: no checkpoint %s to continue\n", ckpt);
+        return DM_EXIT_FAILURE;
+    }
+    if (!o->resume && !o->force) {
+        if (file_exists(ckpt)) {
+            fprintf(stderr, "dmaudio train: %s exists: pass --resume to continue that run, or "
+                            "--force to start over\n", ckpt);
+            return DM_EXIT_FAILURE;
+        }
+        if (file_exists(o->output)) {
+            fprintf(stderr, "dmaudio train: %s exists (use --force to overwrite it)\n",
+                    o->output);
+            return DM_EXIT_FAILURE;
+        }
+    }
+    /* the processes of one machine share its cores */
+    if (o->threads == 0 && g->local_size > 1) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        o->threads = cores > g->local_size ? (int)(cores / g->local_size) : 1;
+    }
+    if (o->shards == 0)
+        o->shards = g->size;
+
+    install_handlers();
+    dm_error err;
+    int r;
+    if (o->resume) {
+        if (dm_trainer_load(ckpt, o->threads, t, &err) != DM_OK) {
+            fprintf(stderr, "dmaudio train: %s\n", err.message);
+            return DM_EXIT_FAILURE;
+        }
+        const dm_model_info in = dm_model_get_info(dm_trainer_model(*t));
+        const dm_train_params tp = dm_trainer_get_params(*t);
+        if (!o->steps_given)
+            o->steps = tp.total_steps;
+        o->batch = tp.batch;
+        if (!o->quiet) {
+            fprintf(stderr, "dmaudio train: resuming '%s' from %s at step %" PRId64 "\n",
+                    in.name, ckpt, dm_trainer_step_count(*t));
+            fprintf(stderr, "dmaudio train: the checkpoint's settings: %d steps, batch %d, lr %g "
+                            "(warm-up %d), ema %g, class dropout %g, min-snr %g, seed %" PRIu64
+                            "\n", tp.total_steps, tp.batch, tp.lr, tp.warmup_steps, tp.ema_decay,
+                    tp.class_dropout, tp.min_snr_gamma, tp.seed);
+        }
+        if (!o->quiet && o->steps > tp.total_steps)
+            fprintf(stderr, "dmaudio train: --steps %d goes past the checkpoint's learning-rate "
+                            "schedule (%d steps): the steps after it use its final rate %g\n",
+                    o->steps, tp.total_steps, tp.lr * tp.min_lr_ratio);
+        if (!o->quiet && o->fixed[0])
+            fprintf(stderr, "dmaudio train: ignoring %s: a resumed run keeps the checkpoint's "
+                            "architecture and training settings\n", o->fixed);
+        r = load_data(o, o->rate ? o->rate : in.sample_rate, in.audio_channels, ds);
+    } else {
+        r = load_data(o, o->rate, 1, ds);
+        if (r == 0) {
+            int status = new_trainer(o, *ds, t);
+            if (status != DM_EXIT_OK)
+                return status;
+        }
+    }
+    if (r != 0)
+        return r == -2 ? 128 + stop_signal : DM_EXIT_FAILURE;
+    if (dm_trainer_set_group(*t, g->rank, g->size, dm_cli_group_reduce, g, &err) != DM_OK) {
+        if (g->rank == 0)
+            fprintf(stderr, "dmaudio train: %s\n", err.message);
+        return DM_EXIT_USAGE;
+    }
+    if (g->size > 1) {
+        size_t n = dm_model_get_info(dm_trainer_model(*t)).n_params;
+        g->scratch = malloc((n < ((size_t)1 << 30) ? n : (size_t)1 << 30) * sizeof(float));
+        if (!g->scratch) {
+            fprintf(stderr, "dmaudio train: out of memory\n");
+            return DM_EXIT_FAILURE;
+        }
+        if (!o->quiet)
+            fprintf(stderr, "dmaudio train: %d processes (%s) share each step's %d shard(s), "
+                            "%d thread(s) each\n", g->size, dm_cli_group_library(),
+                    dm_trainer_params(*t).shards, o->threads);
+    }
+    return DM_EXIT_OK;
+}
+
+/* The training loop and the final save. Returns an exit status. */
+static int train_loop(const train_opts *o, const char *ckpt, const dm_cli_group *g,
+                      dm_trainer *t, const dm_dataset *ds, double start)
+{
+    dm_error err;
+    const int tty = isatty(STDERR_FILENO);
+    const int64_t first = dm_trainer_step_count(t), total = o->steps;
+    double loop_start = dm_cli_now(), last_print = 0, last_ckpt = loop_start, loss_ema = 0;
+    double loss_sum = 0;
+    int loss_n = 0, ema_n = 0;
+    int64_t last_ckpt_step = first, next_pct = first;
+    const char *stopped = NULL; /* why the loop ended early */
+    int64_t step = first;
+    while (step < total) {
+        /* every process stops at the same step: a signal anywhere, or rank 0's clock */
+        int stop = stop_signal ? stop_signal
+                               : (g->rank == 0 && o->max_time > 0 &&
+                                  dm_cli_now() - start >= o->max_time);
+        stop = dm_cli_group_max(stop);
+        if (stop > 1) {
+            stop_signal = stop;
+            stopped = "signal";
+            break;
+        }
+        if (stop == 1) {
+            stopped = "time";
+            break;
+        }
+        double loss = 0;
+        if (dm_trainer_step(t, ds, &loss, &err) != DM_OK) {
+            if (tty && !o->quiet)
+                fprintf(stderr, "\r\033[K");
+            if (step == first && o->resume)
+                fprintf(stderr, "dmaudio train: %s does not fit the checkpoint %s: %s\n",
+                        o->data, ckpt, err.message);
+            else
+                fprintf(stderr, "dmaudio train: %s\n", err.message);
+            dm_cli_group_abort(DM_EXIT_FAILURE); /* the others wait in the reduce */
+            return DM_EXIT_FAILURE;
+        }
+        step = dm_trainer_step_count(t);
+        loss_sum += loss, loss_n++;
+        ema_n++;
+        loss_ema = 0.9 * loss_ema + 0.1 * loss;
+        const double now = dm_cli_now();
+        const double rate = (double)(step - first) / fmax(now - loop_start, 1e-9);
+        if (!o->quiet) {
+            const double speed = rate * o->batch; /* a resumed run's: the checkpoint's */
+            const char *unit = "samples/s";
+            char eta[32];
+            format_duration((double)(total - step) / fmax(rate, 1e-9), eta, sizeof eta);
+            const double shown = loss_ema / (1.0 - pow(0.9, ema_n)); /* bias-corrected */
+            if (tty && (now - last_print >= 0.1 || step == total)) {
+                fprintf(stderr, "\rstep %" PRId64 "/%" PRId64 "  loss %.4f  %.1f %s  ETA %s\033[K",
+                        step, total, shown, speed, unit, eta);
+                last_print = now;
+            } else if (!tty && (step == first + 1 || now - last_print >= 10.0 ||
+                                step >= next_pct || step == total)) {
+                fprintf(stderr, "dmaudio train: step %" PRId64 "/%" PRId64 "  loss %.4f  %.1f %s  "
+                                "ETA %s\n",
+                        step, total, loss_sum / loss_n, speed, unit, eta);
+                loss_sum = 0, loss_n = 0;
+                last_print = now;
+                next_pct = step + (total - first + 9) / 10;
+            }
+        }
+        int due = o->ckpt_every > 0 ? step % o->ckpt_every == 0
+                                    : (step - last_ckpt_step >= CHECKPOINT_STEPS ||
+                                       now - last_ckpt >= CHECKPOINT_SECONDS);
+        if (due && step < total && g->rank == 0) {
+            if (dm_trainer_save(t, ckpt, &err) != DM_OK) {
+                if (tty && !o->quiet)
+                    fprintf(stderr, "\r\033[K");
+                fprintf(stderr, "dmaudio train: %s\n", err.message);
+                dm_cli_group_abort(DM_EXIT_FAILURE);
+                return DM_EXIT_FAILURE;
+            }
+            last_ckpt_step = step, last_ckpt = dm_cli_now();
+            if (!o->quiet && !tty)
+                fprintf(stderr, "dmaudio train: checkpoint at step %" PRId64 " in %s\n", step,
+                        ckpt);
+        }
+    }
+    if (tty && !o->quiet)
+        fprintf(stderr, "\r\033[K");
+    /* identical updates keep identical weights; a difference would be a bug */
+    if (!dm_cli_group_same(dm_model_get_info(dm_trainer_model(t)).checksum)) {
+        if (g->rank == 0)
+            fprintf(stderr, "dmaudio train: the processes' weights differ at step %" PRId64
+                            "; nothing saved (please report this bug)\n", step);
+        return DM_EXIT_FAILURE;
+    }
+    if (g->rank != 0)
+        return stopped && strcmp(stopped, "signal") == 0 ? 128 + stop_signal : DM_EXIT_OK;
+    if (save_all(o, t, ckpt) != 0)
+        return DM_EXIT_FAILURE;
+    if (o->json) {
+        printf("{\"model\": ");
+        dm_cli_json_string(stdout, o->output);
+        printf(", \"checkpoint\": ");
+        dm_cli_json_string(stdout, ckpt);
+        printf(", \"step\": %" PRId64 ", \"steps\": %" PRId64 ", \"loss\": ", step, total);
+        if (ema_n > 0)
+            printf("%.9g", loss_ema / (1.0 - pow(0.9, ema_n)));
+        else
+            printf("null");
+        printf(", \"seconds\": %.3f, \"stopped\": ", dm_cli_now() - start);
+        if (stopped && strcmp(stopped, "signal") == 0)
+            printf("\"%s\"}\n", stop_signal == SIGTERM ? "SIGTERM" : "SIGINT");
+        else if (stopped)
+            printf("\"max-time\"}\n");
+        else
+            printf("null}\n");
+        fflush(stdout);
+    }
+    if (stopped && strcmp(stopped, "signal") == 0) {
+        int sig = stop_signal;
+        fprintf(stderr, "dmaudio train: stopped by %s at step %" PRId64 "/%" PRId64 "; saved %s "
+                        "and %s (continue with --resume)\n",
+                sig == SIGTERM ? "SIGTERM" : "Ctrl-C (SIGINT)", step, total, ckpt, o->output);
+        return 128 + sig;
+    }
+    if (stopped) {
+        if (!o->quiet)
+            fprintf(stderr, "dmaudio train: time limit (--max-time %g s) reached at step %" PRId64
+                            "/%" PRId64 "; saved %s and %s (continue with --resume)\n",
+                    o->max_time, step, total, ckpt, o->output);
+    } else if (step == first && !o->quiet) {
+        fprintf(stderr, "dmaudio train: the checkpoint is at step %" PRId64 ", --steps %" PRId64
+                        " asks no more; wrote %s from it\n", step, total, o->output);
+    } else if (!o->quiet) {
+        fprintf(stderr, "dmaudio train: done, step %" PRId64 "/%" PRId64 " in %.1f s; wrote %s "
+                        "(checkpoint %s)\n",
+                step, total, dm_cli_now() - start, o->output, ckpt);
+    }
+    return DM_EXIT_OK;
+}
+
 int cmd_train(int argc, char **argv)
 {
     train_opts o = {.n_channels = -1, .n_factors = -1, .n_attn = -1, .repr = DM_REPR_WAVE,
@@ -737,190 +1001,25 @@ int cmd_train(int argc, char **argv)
                         "(%s)\n", ckpt);
         return DM_EXIT_USAGE;
     }
-    if (can_write_beside(o.output) != 0 || can_write_beside(ckpt) != 0)
-        return DM_EXIT_FAILURE;
-    if (o.resume && !file_exists(ckpt)) {
-        fprintf(stderr, "dmaudio train: --resume: no checkpoint %s to continue\n", ckpt);
-        return DM_EXIT_FAILURE;
-    }
-    if (!o.resume && !o.force) {
-        if (file_exists(ckpt)) {
-            fprintf(stderr, "dmaudio train: %s exists: pass --resume to continue that run, or "
-                            "--force to start over\n", ckpt);
-            return DM_EXIT_FAILURE;
-        }
-        if (file_exists(o.output)) {
-            fprintf(stderr, "dmaudio train: %s exists (use --force to overwrite it)\n",
-                    o.output);
-            return DM_EXIT_FAILURE;
-        }
-    }
 
-    dm_cli_catch_signals();
+    dm_cli_group g;
+    if (dm_cli_group_start(NULL, NULL, &g) != 0)
+        return DM_EXIT_FAILURE;
+    if (g.rank != 0)
+        o.quiet = 1; /* rank 0 speaks for all */
     dm_trainer *t = NULL;
     dm_dataset *ds = NULL;
-    dm_error err;
-    int status = DM_EXIT_FAILURE;
-    if (o.resume) {
-        if (dm_trainer_load(ckpt, o.threads, &t, &err) != DM_OK) {
-            fprintf(stderr, "dmaudio train: %s\n", err.message);
-            goto done;
-        }
-        const dm_model_info in = dm_model_get_info(dm_trainer_model(t));
-        const dm_train_params tp = dm_trainer_get_params(t);
-        if (!o.steps_given)
-            o.steps = tp.total_steps;
-        o.batch = tp.batch;
-        if (!o.quiet) {
-            fprintf(stderr, "dmaudio train: resuming '%s' from %s at step %" PRId64 "\n",
-                    in.name, ckpt, dm_trainer_step_count(t));
-            fprintf(stderr, "dmaudio train: the checkpoint's settings: %d steps, batch %d, lr %g "
-                            "(warm-up %d), ema %g, class dropout %g, min-snr %g, seed %" PRIu64
-                            "\n", tp.total_steps, tp.batch, tp.lr, tp.warmup_steps, tp.ema_decay,
-                    tp.class_dropout, tp.min_snr_gamma, tp.seed);
-        }
-        if (!o.quiet && o.steps > tp.total_steps)
-            fprintf(stderr, "dmaudio train: --steps %d goes past the checkpoint's learning-rate "
-                            "schedule (%d steps): the steps after it use its final rate %g\n",
-                    o.steps, tp.total_steps, tp.lr * tp.min_lr_ratio);
-        if (!o.quiet && o.fixed[0])
-            fprintf(stderr, "dmaudio train: ignoring %s: a resumed run keeps the checkpoint's "
-                            "architecture and training settings\n", o.fixed);
-        r = load_data(&o, o.rate ? o.rate : in.sample_rate, in.audio_channels, &ds);
-        if (r != 0) {
-            status = r == -2 ? 128 + dm_cli_signal() : DM_EXIT_FAILURE;
-            goto done;
-        }
-    } else {
-        r = load_data(&o, o.rate, 1, &ds);
-        if (r != 0) {
-            status = r == -2 ? 128 + dm_cli_signal() : DM_EXIT_FAILURE;
-            goto done;
-        }
-        if ((status = new_trainer(&o, ds, &t)) != DM_EXIT_OK)
-            goto done;
-        status = DM_EXIT_FAILURE;
-    }
-
-    /* the loop */
-    const int tty = isatty(STDERR_FILENO);
-    const int64_t first = dm_trainer_step_count(t), total = o.steps;
-    double loop_start = dm_cli_now(), last_print = 0, last_ckpt = loop_start, loss_ema = 0;
-    double loss_sum = 0;
-    int loss_n = 0, ema_n = 0;
-    int64_t last_ckpt_step = first, next_pct = first;
-    const char *stopped = NULL; /* why the loop ended early */
-    int64_t step = first;
-    while (step < total) {
-        if (dm_cli_signal()) {
-            stopped = "signal";
-            break;
-        }
-        if (o.max_time > 0 && dm_cli_now() - start >= o.max_time) {
-            stopped = "time";
-            break;
-        }
-        double loss = 0;
-        if (dm_trainer_step(t, ds, &loss, &err) != DM_OK) {
-            if (tty && !o.quiet)
-                fprintf(stderr, "\r\033[K");
-            if (step == first && o.resume)
-                fprintf(stderr, "dmaudio train: %s does not fit the checkpoint %s: %s\n", o.data,
-                        ckpt, err.message);
-            else
-                fprintf(stderr, "dmaudio train: %s\n", err.message);
-            goto done;
-        }
-        step = dm_trainer_step_count(t);
-        loss_sum += loss, loss_n++;
-        ema_n++;
-        loss_ema = 0.9 * loss_ema + 0.1 * loss;
-        const double now = dm_cli_now();
-        const double rate = (double)(step - first) / fmax(now - loop_start, 1e-9);
-        if (!o.quiet) {
-            const double speed = rate * o.batch; /* a resumed run's: the checkpoint's */
-            const char *unit = "samples/s";
-            char eta[32];
-            format_duration((double)(total - step) / fmax(rate, 1e-9), eta, sizeof eta);
-            const double shown = loss_ema / (1.0 - pow(0.9, ema_n)); /* bias-corrected */
-            if (tty && (now - last_print >= 0.1 || step == total)) {
-                fprintf(stderr, "\rstep %" PRId64 "/%" PRId64 "  loss %.4f  %.1f %s  ETA %s\033[K",
-                        step, total, shown, speed, unit, eta);
-                last_print = now;
-            } else if (!tty && (step == first + 1 || now - last_print >= 10.0 ||
-                                step >= next_pct || step == total)) {
-                fprintf(stderr, "dmaudio train: step %" PRId64 "/%" PRId64 "  loss %.4f  %.1f %s  "
-                                "ETA %s\n",
-                        step, total, loss_sum / loss_n, speed, unit, eta);
-                loss_sum = 0, loss_n = 0;
-                last_print = now;
-                next_pct = step + (total - first + 9) / 10;
-            }
-        }
-        int due = o.ckpt_every > 0 ? step % o.ckpt_every == 0
-                                   : (step - last_ckpt_step >= CHECKPOINT_STEPS ||
-                                      now - last_ckpt >= CHECKPOINT_SECONDS);
-        if (due && step < total) {
-            if (dm_trainer_save(t, ckpt, &err) != DM_OK) {
-                if (tty && !o.quiet)
-                    fprintf(stderr, "\r\033[K");
-                fprintf(stderr, "dmaudio train: %s\n", err.message);
-                goto done;
-            }
-            last_ckpt_step = step, last_ckpt = dm_cli_now();
-            if (!o.quiet && !tty)
-                fprintf(stderr, "dmaudio train: checkpoint at step %" PRId64 " in %s\n", step,
-                        ckpt);
-        }
-    }
-    if (tty && !o.quiet)
-        fprintf(stderr, "\r\033[K");
-    if (save_all(&o, t, ckpt) != 0)
-        goto done;
-    if (o.json) {
-        printf("{\"model\": ");
-        dm_cli_json_string(stdout, o.output);
-        printf(", \"checkpoint\": ");
-        dm_cli_json_string(stdout, ckpt);
-        printf(", \"step\": %" PRId64 ", \"steps\": %" PRId64 ", \"loss\": ", step, total);
-        if (ema_n > 0)
-            printf("%.9g", loss_ema / (1.0 - pow(0.9, ema_n)));
-        else
-            printf("null");
-        printf(", \"seconds\": %.3f, \"stopped\": ", dm_cli_now() - start);
-        if (stopped && strcmp(stopped, "signal") == 0)
-            printf("\"%s\"}\n", dm_cli_signal() == SIGTERM ? "SIGTERM" : "SIGINT");
-        else if (stopped)
-            printf("\"max-time\"}\n");
-        else
-            printf("null}\n");
-        fflush(stdout);
-    }
-    if (stopped && strcmp(stopped, "signal") == 0) {
-        int sig = dm_cli_signal();
-        fprintf(stderr, "dmaudio train: stopped by %s at step %" PRId64 "/%" PRId64 "; saved %s "
-                        "and %s (continue with --resume)\n",
-                sig == SIGTERM ? "SIGTERM" : "Ctrl-C (SIGINT)", step, total, ckpt, o.output);
-        status = 128 + sig;
-    } else if (stopped) {
-        if (!o.quiet)
-            fprintf(stderr, "dmaudio train: time limit (--max-time %g s) reached at step %" PRId64
-                            "/%" PRId64 "; saved %s and %s (continue with --resume)\n",
-                    o.max_time, step, total, ckpt, o.output);
-        status = DM_EXIT_OK;
-    } else if (step == first && !o.quiet) {
-        fprintf(stderr, "dmaudio train: the checkpoint is at step %" PRId64 ", --steps %" PRId64
-                        " asks no more; wrote %s from it\n", step, total, o.output);
-        status = DM_EXIT_OK;
-    } else {
-        if (!o.quiet)
-            fprintf(stderr, "dmaudio train: done, step %" PRId64 "/%" PRId64 " in %.1f s; wrote %s "
-                            "(checkpoint %s)\n",
-                    step, total, dm_cli_now() - start, o.output, ckpt);
-        status = DM_EXIT_OK;
-    }
-done:
+    g.scratch = NULL;
+    const int mine = prepare(&o, ckpt, &g, &t, &ds);
+    /* every process starts, or none: the worst status wins */
+    int status = dm_cli_group_max(mine);
+    if (mine == DM_EXIT_OK && status != DM_EXIT_OK && g.rank == 0)
+        fprintf(stderr, "dmaudio train: another process could not start (see its message)\n");
+    if (status == DM_EXIT_OK)
+        status = train_loop(&o, ckpt, &g, t, ds, start);
     dm_trainer_free(t);
     dm_dataset_free(ds);
+    free(g.scratch);
+    dm_cli_group_stop();
     return status;
 }

@@ -19,18 +19,12 @@
 #   DMAUDIO    the dmaudio command [dmaudio in PATH, else build/dmaudio of this checkout]
 #
 # On many machines, each process takes one shard: --shard I/N handles the files whose index
-# in the sorted list is I mod N, and the N shards together are exactly one run. For example:
-#
-#   GNU parallel, 8 processes on one machine:
-#     parallel dmaudio augment IN -o OUT -m M.dmm --threads 1 -q --shard {}/8 ::: $(seq 0 7)
-#   a Slurm job array (sbatch --array=0-31 job.sh; job.sh runs):
-#     dmaudio augment IN -o OUT -m M.dmm -q --shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT
-#   MPI (each rank one shard; Open MPI names the rank OMPI_COMM_WORLD_RANK):
-#     mpirun -n 16 sh -c 'dmaudio augment IN -o OUT -m M.dmm -q \
-#         --shard $OMPI_COMM_WORLD_RANK/$OMPI_COMM_WORLD_SIZE'
+# in the sorted list is I mod N, and the N shards together are exactly one run. Ready-made:
+# augment_gnu_parallel.sh (GNU parallel, here or over ssh), augment_slurm_array.sbatch (a
+# Slurm job array) and augment_mpirun.sh (mpirun, with a hostfile).
 #
 # A failed or pre-empted shard is simply run again. Each shard writes OUT/manifest-I-of-N.csv;
-# when all are done, merge them (below) into the manifest one process would have written.
+# when all are done, merge_manifests.sh OUT N makes the manifest one process would have written.
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -67,12 +61,6 @@ else
         echo "a shard failed (see above); run the script again to finish it" >&2
         exit 1
     fi
-    # the merge: one header, then every line once, sorted bytewise
-    (
-        head -n 1 "$out/manifest-0-of-$SHARDS.csv"
-        for i in $(seq 0 $((SHARDS - 1))); do tail -n +2 "$out/manifest-$i-of-$SHARDS.csv"; done |
-            LC_ALL=C sort -u
-    ) >"$out/manifest.csv.tmp"
-    mv "$out/manifest.csv.tmp" "$out/manifest.csv"
+    sh "$here/merge_manifests.sh" "$out" "$SHARDS" >/dev/null
 fi
 echo "== $(($(wc -l <"$out/manifest.csv") - 1)) variations listed in $out/manifest.csv"

@@ -1277,15 +1277,19 @@ static LV2_State_Status restore(LV2_Handle instance, LV2_State_Retrieve_Function
         for (int k = 0; k < 2 + DM_POOL; k++) {
             char name[64];
             clip_field(self, si, k, name, sizeof name);
+            size_t pn = 0;
             const char *p = retrieve_typed(retrieve, handle, map_key(self, "clip", name),
-                                           u->atom_Path, &n);
-            const int64_t *recipe = retrieve_typed(retrieve, handle,
-                                                   map_key(self, "recipe", name), u->atom_Long,
-                                                   &n);
-            if (!p || !recipe)
+                                           u->atom_Path, &pn);
+            const void *recipe = retrieve_typed(retrieve, handle, map_key(self, "recipe", name),
+                                                u->atom_Long, &n);
+            /* a hostile or corrupt state: the path must end in its 0, the recipe be 8 bytes
+             * (copied out: the host need not align it) */
+            if (!p || pn == 0 || p[pn - 1] != '\0' || !recipe || n != sizeof(int64_t))
                 continue;
+            uint64_t rv;
+            memcpy(&rv, recipe, sizeof rv);
             char *apath = absolute(map_path, p);
-            dm_clip *c = apath ? load_clip(self, apath, (uint64_t)*recipe) : NULL;
+            dm_clip *c = apath ? load_clip(self, apath, rv) : NULL;
             if (apath)
                 free_abs(map_path, free_path, apath);
             if (!c)

@@ -2,8 +2,9 @@
 # The examples a user copies (examples/), run on tiny inputs with the sizes
 # turned down through their environment variables: train_my_sounds.sh (and its
 # audition through `dmaudio play`, on an ALSA device that writes to a file),
-# render_kit.sh, augment_dataset.sh (one process, and 3 shards merged), and the
-# C program examples/generate.c (built by `make examples`).
+# render_kit.sh, augment_dataset.sh (one process, and 3 shards merged), the cluster
+# scripts (a Slurm job array run by hand, mpirun and GNU parallel when installed, MPI
+# training), and the C program examples/generate.c (built by `make examples`).
 # Prints TAP. Usage: DMAUDIO=build/dmaudio DMAUDIO_BUILD_DIR=build tests/test_examples.sh
 set -u
 DMAUDIO=${DMAUDIO:-build/dmaudio}
@@ -101,6 +102,53 @@ check "augment_dataset.sh, 3 shards side by side" 0 '== 36 variations listed in 
 assert "... the shards' merged manifest is the one-process manifest" cmp -s three/manifest.csv one/manifest.csv
 assert "... and the same files" \
     [ "$(cd one && find . -name '*.wav' -exec md5sum {} + | sort)" = "$(cd three && find . -name '*.wav' -exec md5sum {} + | sort)" ]
+
+# ---- the cluster scripts: each split gives the one-process files and manifest ----
+same_files() { # same_files DIR: the .wav files of one/ and DIR are identical
+    [ "$(cd one && find . -name '*.wav' -exec md5sum {} + | sort)" = "$(cd "$1" && find . -name '*.wav' -exec md5sum {} + | sort)" ]
+}
+AUG="PER_FILE=2 STEPS=4 STRENGTH=0.25:0.5"
+for i in 0 1 2; do # the Slurm array's tasks, run by hand, then the merge job
+    env $AUG SLURM_ARRAY_TASK_ID=$i SLURM_ARRAY_TASK_COUNT=3 DMAUDIO="$D" \
+        bash "$examples/augment_slurm_array.sbatch" samples slurm kit/drums.dmm >"$out" 2>"$err" ||
+        not_ok "augment_slurm_array.sbatch task $i" "failed"
+done
+check "merge_manifests.sh refuses a missing shard" 1 '' 'manifest-0-of-4.csv is missing' -- \
+    sh "$examples/merge_manifests.sh" slurm 4
+check "augment_slurm_array.sbatch: 3 tasks, then merge_manifests.sh" 0 '== 36 variations' '' -- \
+    sh "$examples/merge_manifests.sh" slurm 3
+assert "... the one-process manifest and files" eval 'cmp -s slurm/manifest.csv one/manifest.csv && same_files slurm'
+check "augment_slurm_array.sbatch outside an array: a message" 1 '' 'not an array task' -- \
+    env -u SLURM_ARRAY_TASK_ID bash "$examples/augment_slurm_array.sbatch" samples x kit/drums.dmm
+if command -v mpirun >/dev/null; then
+    check "augment_mpirun.sh, 2 processes" 0 '== 36 variations listed in mpi/manifest.csv' '' -- \
+        env $AUG NP=2 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
+        MPIRUN="mpirun --oversubscribe" sh "$examples/augment_mpirun.sh" samples mpi kit/drums.dmm
+    assert "... the one-process manifest and files" eval 'cmp -s mpi/manifest.csv one/manifest.csv && same_files mpi'
+else
+    n=$((n + 1)); echo "ok $n # SKIP no mpirun"
+    n=$((n + 1)); echo "ok $n # SKIP no mpirun"
+fi
+if command -v parallel >/dev/null; then
+    check "augment_gnu_parallel.sh, 4 shards 2 at a time" 0 '== 36 variations' '' -- \
+        env $AUG JOBS=2 SHARDS=4 sh "$examples/augment_gnu_parallel.sh" samples par kit/drums.dmm
+    assert "... the one-process manifest and files" eval 'cmp -s par/manifest.csv one/manifest.csv && same_files par'
+else
+    n=$((n + 1)); echo "ok $n # SKIP no GNU parallel"
+    n=$((n + 1)); echo "ok $n # SKIP no GNU parallel"
+fi
+mpi_dmaudio=$build/tests/dmaudio-mpi # built by make tests when MPI is installed
+if command -v mpirun >/dev/null && [ -x "$mpi_dmaudio" ]; then
+    check "train_mpirun.sh trains on 2 processes" 0 '' 'done, step 4/4' -- \
+        env NP=2 PRESET=tiny STEPS=4 BATCH=4 RATE=8000 CLIP_SECONDS=0.064 THREADS=1 \
+        DMAUDIO="$mpi_dmaudio" OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
+        ASAN_OPTIONS=detect_leaks=0 MPIRUN="mpirun --oversubscribe --bind-to none" \
+        sh "$examples/train_mpirun.sh" samples mpi.dmm
+else
+    n=$((n + 1)); echo "ok $n # SKIP no MPI-enabled dmaudio or no mpirun"
+fi
+check "train_mpirun.sh with a dmaudio without MPI: a message" 1 '' 'built without MPI' -- \
+    sh "$examples/train_mpirun.sh" samples x.dmm
 
 # ---- generate.c ----
 gen=$build/examples/generate

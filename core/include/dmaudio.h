@@ -435,6 +435,8 @@ typedef struct dm_train_params {
                                  /* wave models only; 0 = off (0). See below.       */
     double gain_db;              /* random gain in [-gain_db, 0] dB (6)             */
     uint64_t seed;               /* data order, noise, times (1)                    */
+    int shards;                  /* equal parts of the batch, 1..batch, a divisor   */
+                                 /* of batch (1); see "Sharded steps" below         */
     int n_threads;               /* 0: all cores                                    */
 } dm_train_params;
 
@@ -470,6 +472,32 @@ const dm_model *dm_trainer_model(const dm_trainer *t);
 dm_status dm_trainer_save(const dm_trainer *t, const char *path, dm_error *err);
 /* n_threads: 0 for all cores (the only setting a resume may change). */
 dm_status dm_trainer_load(const char *path, int n_threads, dm_trainer **out, dm_error *err);
+
+/* Sharded steps and data parallelism. With shards S > 1, a step cuts its batch into S equal
+ * shards of consecutive items, runs forward and backward on each shard in turn (activation
+ * memory is that of batch / S items) and sums the shards' gradients along a fixed binary tree:
+ * sum(lo, hi) = sum(lo, mid) + sum(mid, hi), mid = lo + (hi - lo) / 2, each leaf one shard.
+ * The result equals the S = 1 gradient up to float rounding; S is a training setting, kept in
+ * checkpoints.
+ *
+ * A group of `size` trainers (processes, usually MPI ranks) can share the shards of every step:
+ * trainer `rank` computes shards [rank S / size, (rank + 1) S / size) (size must divide S),
+ * sums them along the same tree, then calls reduce, which must replace grads (n floats) and
+ * *loss by their sums over the group, identically in every trainer, and return DM_OK (anything
+ * else ends the step with that status, weights untouched). Every trainer then takes the same
+ * AdamW step: their weights stay identical. When size is a power of two and reduce adds halves
+ * of the group the same way (recursive doubling: at distance d = 1, 2, 4..., rank r adds the
+ * partial sum of rank r ^ d), the group's weights are bitwise those of one trainer with the
+ * same S. The trainers must be created from the same model and settings (or load the same
+ * checkpoint) and step on the same dataset. reduce may be NULL only with size 1 (the default:
+ * rank 0 of 1). A checkpoint does not record the group: it can resume with another size that
+ * divides S. */
+typedef dm_status (*dm_train_reduce_fn)(float *grads, size_t n, double *loss, void *user_data);
+
+dm_status dm_trainer_set_group(dm_trainer *t, int rank, int size, dm_train_reduce_fn reduce,
+                               void *user_data, dm_error *err);
+/* The training settings (as created, or as the checkpoint recorded them). */
+dm_train_params dm_trainer_params(const dm_trainer *t);
 
 /* ------------------------------------------------------------------------ */
 /* The variational bound (the true "ELBO loss")                              */

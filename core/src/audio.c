@@ -375,6 +375,55 @@ static void sound_close(sound_in *s)
     s->mem.data = NULL;
 }
 
+/* n bytes at offset off of the open file (fd, or standard input in memory); false if short. */
+static bool read_at(const sound_in *s, int64_t off, void *buf, size_t n)
+{
+    if (s->fd < 0) {
+        if (off < 0 || off + (int64_t)n > s->mem.len)
+            return false;
+        memcpy(buf, s->mem.data + off, n);
+        return true;
+    }
+    return pread(s->fd, buf, n, (off_t)off) == (ssize_t)n;
+}
+
+static uint32_t le32(const unsigned char *p)
+{
+    return p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* libsndfile 1.2 can spin for ever in sf_open on a RIFF WAVE file whose LIST chunk holds a
+ * sub-chunk longer than the LIST chunk (libsndfile issue #1118; found by fuzz_audio, see
+ * tests/fuzz/corpus/audio/regression-list-hang.wav). Such a file is refused before libsndfile
+ * sees it: every sub-chunk of every LIST chunk must end inside that chunk (and inside the
+ * file). Other formats, and WAV files without such a chunk, pass untouched. */
+static bool riff_lists_ok(const sound_in *s, int64_t file_len)
+{
+    unsigned char h[12];
+    if (!read_at(s, 0, h, 12) || memcmp(h, "RIFF", 4) != 0 || memcmp(h + 8, "WAVE", 4) != 0)
+        return true;
+    int64_t pos = 12;
+    for (int chunks = 0; pos + 8 <= file_len && chunks < 100000; chunks++) {
+        if (!read_at(s, pos, h, 8))
+            return true;
+        const int64_t size = le32(h + 4), end = pos + 8 + size;
+        if (memcmp(h, "LIST", 4) == 0) {
+            const int64_t list_end = end < file_len ? end : file_len;
+            int64_t sub = pos + 12; /* after the list's type ("INFO", "adtl") */
+            for (int n = 0; sub + 8 <= list_end && n < 100000; n++) {
+                if (!read_at(s, sub, h, 8))
+                    return true;
+                const int64_t sub_size = le32(h + 4);
+                if (sub_size > list_end - (sub + 8))
+                    return false;
+                sub += 8 + sub_size + (sub_size & 1);
+            }
+        }
+        pos = end + (size & 1);
+    }
+    return true;
+}
+
 static dm_status sound_open(const char *path, sound_in *s, dm_error *err)
 {
     memset(s, 0, sizeof *s);
@@ -390,6 +439,11 @@ static dm_status sound_open(const char *path, sound_in *s, dm_error *err)
         if (s->mem.len == 0) {
             sound_close(s);
             return dm_fail(err, DM_ERR_FORMAT, "-: empty (standard input held no data)");
+        }
+        if (!riff_lists_ok(s, s->mem.len)) {
+            sound_close(s);
+            return dm_fail(err, DM_ERR_FORMAT, "-: corrupt WAV header (a LIST sub-chunk runs "
+                                               "past its chunk)");
         }
         s->sf = sf_open_virtual(&mem_io, SFM_READ, &s->info, &s->mem);
     } else {
@@ -409,6 +463,11 @@ static dm_status sound_open(const char *path, sound_in *s, dm_error *err)
         if (S_ISREG(sb.st_mode) && sb.st_size == 0) {
             sound_close(s);
             return dm_fail(err, DM_ERR_FORMAT, "%s: empty (0 bytes)", path);
+        }
+        if (!riff_lists_ok(s, S_ISREG(sb.st_mode) ? (int64_t)sb.st_size : INT64_MAX)) {
+            sound_close(s);
+            return dm_fail(err, DM_ERR_FORMAT, "%s: corrupt WAV header (a LIST sub-chunk runs "
+                                               "past its chunk)", path);
         }
         /* libsndfile must not close fd: we do, on every path. */
         s->sf = sf_open_fd(s->fd, SFM_READ, &s->info, SF_FALSE);

@@ -84,4 +84,9 @@ dm_status dm_unet_forward_profile(const dm_unet *net, dm_unet_state *st, int bat
                                   const float *x, const float *t, const int *cls, float *y,
                                   dm_unet_op_fn fn, void *user, dm_error *err);
 
+/* The number of parameters dm_unet_create would allocate for cfg, without allocating them;
+ * 0 for an invalid configuration (unet.c). The model loader checks a file holds that many
+ * values before it builds the network. */
+size_t dm_unet_config_n_params(const dm_unet_config *cfg);
+
 #endif

@@ -163,6 +163,15 @@ static dm_status check_params(const dm_model_params *p, const char *where, dm_er
     return DM_OK;
 }
 
+/* The network of a model: the configuration with the channels the representation needs. */
+static dm_unet_config net_config(const dm_model_params *p)
+{
+    dm_unet_config u = p->unet;
+    u.in_channels = u.out_channels = shape_of(p, 1).net_channels;
+    u.n_classes = p->n_classes;
+    return u;
+}
+
 /* init 0: the weights are left at 0, for a caller that fills them. */
 static dm_status model_create(const dm_model_params *p, uint64_t seed, int init, dm_model **out,
                               dm_error *err)
@@ -176,11 +185,8 @@ static dm_status model_create(const dm_model_params *p, uint64_t seed, int init,
     dm_model *m = calloc(1, sizeof *m);
     if (!m)
         return dm_fail(err, DM_ERR_OUT_OF_MEMORY, "model: out of memory");
-    model_shape shape = shape_of(p, 1);
-    dm_unet_config u = p->unet;
-    u.in_channels = u.out_channels = shape.net_channels;
-    u.n_classes = p->n_classes;
-    shape = shape_of(p, dm_unet_length_multiple(&u));
+    dm_unet_config u = net_config(p);
+    model_shape shape = shape_of(p, dm_unet_length_multiple(&u));
     st = init ? dm_unet_create(&u, seed, &m->net, err) : dm_unet_create_zeroed(&u, &m->net, err);
     if (st != DM_OK ||
         (st = dm_schedule_init(&m->sched, p->schedule, p->timesteps, err)) != DM_OK) {
@@ -523,6 +529,25 @@ dm_status dm_model_from_keys(const dm_file *f, const char *path, dm_model **out,
 #undef R
     if (st != DM_OK)
         return st;
+    /* A few bytes of keys can describe a network of billions of parameters: the file must
+     * hold that many values before the network is allocated and initialised. */
+    if (check_params(&p, "model", &e) == DM_OK) {
+        const size_t need = dm_unet_config_n_params((dm_unet_config[]){net_config(&p)});
+        int64_t have = 0;
+        for (int i = 0; i < dm_file_n_tensors(f); i++) {
+            const char *tn;
+            int ndim, dtype;
+            int64_t dims[4], count = 1;
+            dm_file_tensor_info(f, i, &tn, &ndim, dims, &dtype);
+            for (int d = 0; d < ndim; d++)
+                count *= dims[d];
+            have += count;
+        }
+        if ((int64_t)need > have)
+            return dm_fail(err, DM_ERR_FORMAT, "%s: the network the keys describe has %zu "
+                                               "parameters; the file's tensors hold %lld values",
+                           path, need, (long long)have);
+    }
     st = model_create(&p, 0, 0, out, &e); /* the weights come from the file */
     if (st != DM_OK)
         return dm_fail(err, st == DM_ERR_INVALID_ARGUMENT ? DM_ERR_FORMAT : st, "%s: %s", path,

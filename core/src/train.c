@@ -8,7 +8,12 @@
  * class drop, the noise level and the noise) is drawn from counter-based
  * streams keyed by (seed, s), so a checkpoint needs only the step number to
  * continue the same data order: N steps, save, load, M steps gives the same
- * weights as N + M steps in one run. */
+ * weights as N + M steps in one run.
+ *
+ * A step may be cut into shards (consecutive parts of the batch) whose gradients are summed
+ * along a fixed binary tree; a group of trainers in several processes can share the shards,
+ * and a reduce callback sums their partial gradients (see dm_trainer_set_group). The random
+ * numbers of item b are the same whichever shard or process draws them. */
 #include "internal.h"
 #include "model_internal.h"
 
@@ -38,6 +43,13 @@ struct dm_trainer {
     float *x0hat, *yhat, *yref, *ygrad; /* STFT loss: an item, then one channel */
     int *cls;
     int64_t step;
+    /* shards and the group (dm_trainer_set_group) */
+    int rank, size;
+    dm_train_reduce_fn reduce;
+    void *reduce_user_data;
+    float *gsum;                 /* this trainer's gradient, when it has more than one shard */
+    float **tree;                /* partial sums, one per level of the shard tree            */
+    int levels;
 };
 
 dm_train_params dm_train_default_params(void)
@@ -57,6 +69,7 @@ dm_train_params dm_train_default_params(void)
     p.min_snr_gamma = 0.0;
     p.gain_db = 6.0;
     p.seed = 1;
+    p.shards = 1;
     return p;
 }
 
@@ -83,7 +96,11 @@ static dm_status check_train_params(const dm_train_params *p, dm_error *err)
     RANGE(stft_loss_weight, 0.0, 1e6);
     RANGE(gain_db, 0.0, 60.0);
     RANGE(n_threads, 0, 1024);
+    RANGE(shards, 1, p->batch);
 #undef RANGE
+    if (p->batch % p->shards)
+        return dm_fail(err, bad, "training: the batch (%d) does not split into %d equal shards",
+                       p->batch, p->shards);
     return DM_OK;
 }
 
@@ -113,6 +130,10 @@ void dm_trainer_free(dm_trainer *t)
     dm_free(t->t);
     dm_free(t->u);
     dm_free(t->cls);
+    for (int l = 0; l < t->levels; l++)
+        dm_free(t->tree[l]);
+    free(t->tree);
+    dm_free(t->gsum);
     free(t);
 }
 
@@ -137,7 +158,7 @@ static dm_status trainer_new(const dm_model *m, const dm_train_params *p, dm_tra
     t->np = info.n_params;
     t->item = (size_t)info.net_channels * info.net_length;
     dm_unet_state_params sp = dm_unet_state_default_params();
-    sp.max_batch = p->batch;
+    sp.max_batch = p->batch / p->shards;
     sp.length = info.net_length;
     sp.train = 1;
     sp.n_threads = p->n_threads;
@@ -157,7 +178,8 @@ static dm_status trainer_new(const dm_model *m, const dm_train_params *p, dm_tra
         dm_trainer_free(t);
         return st;
     }
-    size_t n = t->item * (size_t)p->batch;
+    t->size = 1;
+    const size_t n = t->item * (size_t)(p->batch / p->shards);
     t->m = dm_alloc(t->np, sizeof(float));
     t->v = dm_alloc(t->np, sizeof(float));
     t->decay = dm_alloc(t->np, 1);
@@ -170,6 +192,16 @@ static dm_status trainer_new(const dm_model *m, const dm_train_params *p, dm_tra
     t->t = dm_alloc((size_t)p->batch, sizeof(float));
     t->u = dm_alloc((size_t)p->batch * U_COUNT, sizeof(float));
     t->cls = dm_alloc((size_t)p->batch, sizeof(int));
+    int tree_ok = 1;
+    if (p->shards > 1) { /* the depth of the tree over all shards: the largest share */
+        while ((1 << t->levels) < p->shards)
+            t->levels++;
+        t->gsum = dm_alloc(t->np, sizeof(float));
+        t->tree = calloc((size_t)t->levels, sizeof *t->tree);
+        tree_ok = t->gsum && t->tree;
+        for (int l = 0; tree_ok && l < t->levels; l++)
+            tree_ok = (t->tree[l] = dm_alloc(t->np, sizeof(float))) != NULL;
+    }
     t->audio = dm_alloc((size_t)info.audio_channels * info.length, sizeof(float));
     int stft_ok = 1;
     if (t->mrstft) {
@@ -180,7 +212,7 @@ static dm_status trainer_new(const dm_model *m, const dm_train_params *p, dm_tra
         stft_ok = t->x0hat && t->yhat && t->yref && t->ygrad;
     }
     if (!t->m || !t->v || !t->decay || !t->x0 || !t->eps || !t->xt || !t->target || !t->pred ||
-        !t->dpred || !t->t || !t->u || !t->cls || !t->audio || !stft_ok) {
+        !t->dpred || !t->t || !t->u || !t->cls || !t->audio || !stft_ok || !tree_ok) {
         dm_trainer_free(t);
         return dm_fail(err, DM_ERR_OUT_OF_MEMORY, "training: out of memory");
     }
@@ -205,6 +237,28 @@ dm_status dm_trainer_create(const dm_model *m, const dm_train_params *p, dm_trai
     return trainer_new(m, p, out, err);
 }
 
+dm_status dm_trainer_set_group(dm_trainer *t, int rank, int size, dm_train_reduce_fn reduce,
+                               void *user_data, dm_error *err)
+{
+    if (!t)
+        return dm_fail(err, DM_ERR_INVALID_ARGUMENT, "dm_trainer_set_group: missing trainer");
+    if (size < 1 || rank < 0 || rank >= size)
+        return dm_fail(err, DM_ERR_INVALID_ARGUMENT, "training: rank %d of %d processes", rank,
+                       size);
+    if (size > 1 && !reduce)
+        return dm_fail(err, DM_ERR_INVALID_ARGUMENT,
+                       "training: %d processes need a reduce function", size);
+    if (t->p.shards % size)
+        return dm_fail(err, DM_ERR_INVALID_ARGUMENT,
+                       "training: %d processes cannot share the %d shard(s) of each step (the "
+                       "number of processes must divide the shards)", size, t->p.shards);
+    t->rank = rank, t->size = size;
+    t->reduce = reduce;
+    t->reduce_user_data = user_data;
+    return DM_OK;
+}
+
+dm_train_params dm_trainer_params(const dm_trainer *t) { return t->p; }
 int64_t dm_trainer_step_count(const dm_trainer *t) { return t->step; }
 const dm_model *dm_trainer_model(const dm_trainer *t) { return t->ema; }
 
@@ -256,18 +310,19 @@ static double loss_weight(const dm_train_params *p, dm_prediction pred, double a
     return pred == DM_PREDICT_V ? w / (snr + 1.0) : w / snr;
 }
 
-/* The multi-resolution STFT term (wave models): for item b and audio channel c, L_bc =
+/* The multi-resolution STFT term (wave models), over the nb items of a shard of a batch of B:
+ * for item b and audio channel c, L_bc =
  * dm_mrstft_loss(x0hat / data_scale, x0 / data_scale), where x0hat is the x0 the network's
  * output implies. Returns w mean_bc L_bc and adds its gradient into dpred: x0hat is linear in
  * the output with slope k (dm_prediction_to_x0_eps at x_t = 0, output = 1: -sigma for v,
  * -sigma / alpha for eps), so d/d(pred) = w / (B C) * k / data_scale * dL_bc/dy. */
-static double stft_loss(dm_trainer *t, int B, const double *alpha, const double *sigma)
+static double stft_loss(dm_trainer *t, int nb, int B, const double *alpha, const double *sigma)
 {
     const dm_model_info in = dm_model_get_info(t->model);
     const int C = in.audio_channels, L = in.length;
     const double w = t->p.stft_loss_weight, inv_scale = 1.0 / in.data_scale;
     double sum = 0.0;
-    for (int b = 0; b < B; b++) {
+    for (int b = 0; b < nb; b++) {
         const size_t off = (size_t)b * t->item;
         const float zero = 0.0f, one = 1.0f;
         float k;
@@ -290,26 +345,26 @@ static double stft_loss(dm_trainer *t, int B, const double *alpha, const double 
     return w * sum / ((double)B * C);
 }
 
-dm_status dm_trainer_step(dm_trainer *t, const dm_dataset *ds, double *loss, dm_error *err)
+/* Shard k of the step: items k nb .. (k + 1) nb - 1 of the batch (nb = batch / shards).
+ * Leaves the gradient of the shard's share of the loss in the state's gradient buffer and
+ * that share (its items' terms of the batch mean) in *loss. */
+static dm_status shard_step(dm_trainer *t, const dm_dataset *ds, int k, double *loss,
+                            dm_error *err)
 {
-    if (!t || !ds)
-        return dm_fail(err, DM_ERR_INVALID_ARGUMENT, "dm_trainer_step: missing argument");
-    dm_status st = check_dataset(t, ds, err);
-    if (st != DM_OK)
-        return st;
     const dm_model_info in = dm_model_get_info(t->model);
-    const int B = t->p.batch, L = in.length; /* crops are L audio samples */
-    const size_t item = t->item, n = item * (size_t)B;
+    const int B = t->p.batch, nb = B / t->p.shards, L = in.length; /* crops: L audio samples */
+    const size_t item = t->item, n = item * (size_t)nb, b0 = (size_t)k * nb;
     const size_t audio_item = (size_t)in.audio_channels * L;
     const uint64_t seed = t->p.seed, s = (uint64_t)t->step;
     const dm_schedule *sch = dm_model_schedule(t->model);
+    dm_status st;
 
-    /* the batch of this step */
-    dm_rng_uniform(seed, 4 * s, 0, t->u, (size_t)B * U_COUNT);
-    dm_rng_normal(seed, 4 * s + 1, 0, t->eps, n);
+    /* the shard's items: numbers b0 .. b0 + nb - 1 of the step's streams */
+    dm_rng_uniform(seed, 4 * s, b0 * U_COUNT, t->u, (size_t)nb * U_COUNT);
+    dm_rng_normal(seed, 4 * s + 1, b0 * item, t->eps, n);
     const int count = dm_dataset_count(ds);
     double alpha[1024], sigma[1024], weight[1024];
-    for (int b = 0; b < B; b++) {
+    for (int b = 0; b < nb; b++) {
         const float *u = t->u + (size_t)b * U_COUNT;
         int i = (int)(u[U_CLIP] * count);
         i = i < count ? i : count - 1;
@@ -339,13 +394,13 @@ dm_status dm_trainer_step(dm_trainer *t, const dm_dataset *ds, double *loss, dm_
                              t->target + (size_t)b * item, item);
     }
 
-    /* forward, weighted MSE, backward */
+    /* forward, weighted MSE over the whole batch's B items, backward */
     dm_unet *net = dm_model_unet(t->model);
-    st = dm_unet_forward(net, t->st, B, t->xt, t->t, t->cls, t->pred, err);
+    st = dm_unet_forward(net, t->st, nb, t->xt, t->t, t->cls, t->pred, err);
     if (st != DM_OK)
         return st;
     double total = 0.0;
-    for (int b = 0; b < B; b++) {
+    for (int b = 0; b < nb; b++) {
         double se = 0.0, scale = 2.0 * weight[b] / ((double)B * item);
         for (size_t j = 0; j < item; j++) {
             size_t k = (size_t)b * item + j;
@@ -357,18 +412,69 @@ dm_status dm_trainer_step(dm_trainer *t, const dm_dataset *ds, double *loss, dm_
     }
     total /= B;
     if (t->mrstft)
-        total += stft_loss(t, B, alpha, sigma);
+        total += stft_loss(t, nb, B, alpha, sigma);
+    *loss = total;
+    dm_unet_state_zero_grads(t->st);
+    return dm_unet_backward(net, t->st, t->dpred, NULL, err);
+}
+
+/* The gradient of shards lo .. hi - 1 into acc (np floats) and their loss into *loss, along
+ * the fixed tree: sum(lo, mid) + sum(mid, hi), the left half first. depth indexes the
+ * partial-sum buffers. acc may be the state's gradient buffer when hi - lo is 1. */
+static dm_status shard_sum(dm_trainer *t, const dm_dataset *ds, int lo, int hi, int depth,
+                           float *acc, double *loss, dm_error *err)
+{
+    const float *g = dm_unet_state_grads(t->st);
+    if (hi - lo == 1) {
+        dm_status st = shard_step(t, ds, lo, loss, err);
+        if (st == DM_OK && acc != g)
+            memcpy(acc, g, t->np * sizeof(float));
+        return st;
+    }
+    const int mid = lo + (hi - lo) / 2;
+    float *right = t->tree[depth];
+    double right_loss;
+    dm_status st = shard_sum(t, ds, lo, mid, depth + 1, acc, loss, err);
+    if (st == DM_OK)
+        st = shard_sum(t, ds, mid, hi, depth + 1, right, &right_loss, err);
+    if (st != DM_OK)
+        return st;
+#pragma omp parallel for schedule(static) if (dm_par((double)t->np))
+    for (size_t j = 0; j < t->np; j++)
+        acc[j] += right[j];
+    *loss += right_loss;
+    return DM_OK;
+}
+
+dm_status dm_trainer_step(dm_trainer *t, const dm_dataset *ds, double *loss, dm_error *err)
+{
+    if (!t || !ds)
+        return dm_fail(err, DM_ERR_INVALID_ARGUMENT, "dm_trainer_step: missing argument");
+    dm_status st = check_dataset(t, ds, err);
+    if (st != DM_OK)
+        return st;
+
+    /* this trainer's shards, then the group's sum */
+    const int share = t->p.shards / t->size, first = t->rank * share;
+    float *g = share == 1 ? dm_unet_state_grads(t->st) : t->gsum;
+    double total;
+    st = shard_sum(t, ds, first, first + share, 0, g, &total, err);
+    if (st != DM_OK)
+        return st;
+    if (t->reduce) {
+        st = t->reduce(g, t->np, &total, t->reduce_user_data);
+        if (st != DM_OK)
+            return dm_fail(err, st, "training: summing the gradients of %d processes failed at "
+                                    "step %lld (%s)", t->size, (long long)t->step,
+                           dm_status_message(st));
+    }
     if (!isfinite(total))
         return dm_fail(err, DM_ERR_INVALID_ARGUMENT,
                        "training: the loss is not finite at step %lld (lower --lr?)",
                        (long long)t->step);
-    dm_unet_state_zero_grads(t->st);
-    st = dm_unet_backward(net, t->st, t->dpred, NULL, err);
-    if (st != DM_OK)
-        return st;
 
     /* clip, AdamW, EMA */
-    float *g = dm_unet_state_grads(t->st), *w = dm_unet_params(net);
+    float *w = dm_unet_params(dm_model_unet(t->model));
     double norm = 0.0;
     for (size_t j = 0; j < t->np; j++)
         norm += (double)g[j] * g[j];
@@ -414,6 +520,7 @@ static const struct {
     F(batch, 1), F(lr, 0), F(weight_decay, 0), F(beta1, 0), F(beta2, 0), F(adam_eps, 0),
     F(warmup_steps, 1), F(total_steps, 1), F(min_lr_ratio, 0), F(grad_clip, 0), F(ema_decay, 0),
     F(class_dropout, 0), F(min_snr_gamma, 0), F(gain_db, 0), OPT(stft_loss_weight, 0),
+    OPT(shards, 1),
 #undef OPT
 #undef F
 };

@@ -532,6 +532,16 @@ dm_status dm_unet_create_zeroed(const dm_unet_config *cfg, dm_unet **out, dm_err
     return unet_create(cfg, 0, 0, out, err);
 }
 
+size_t dm_unet_config_n_params(const dm_unet_config *cfg)
+{
+    if (dm_unet_config_check(cfg, NULL) != DM_OK)
+        return 0;
+    builder bd;
+    size_t n = build(&bd, cfg, dm_unet_length_multiple(cfg)) < 0 ? 0 : bd.n_params;
+    builder_free(&bd);
+    return n;
+}
+
 void dm_unet_free(dm_unet *net)
 {
     if (!net)
