@@ -171,7 +171,7 @@ all: lib bin plugin tools
 lib: $(LIB_A) $(LIB_SO) $(LIB_SO_LINK)
 bin: $(BIN)
 plugin: $(BUNDLE_SO) $(BUNDLE_TTL) $(BUNDLE_PRESETS) $(BUNDLE_MODEL)
-tests: $(TEST_BINS) $(MPI_TEST_BIN)
+tests: $(TEST_BINS)
 tools: $(TOOL_BINS)
 
 # ---------------------------------------------------------------------------------------------
@@ -234,6 +234,7 @@ $(LIB_SO_LINK): $(LIB_SO)
 MPI_OBJ      = $(OBJ)/cli/mpi-on.o
 MPI_CLI_OBJS = $(filter-out $(OBJ)/cli/mpi.o,$(CLI_OBJS)) $(MPI_OBJ)
 MPI_TEST_BIN = $(if $(MISSING_MPI),,$(BUILD)/tests/dmaudio-mpi)
+tests: $(MPI_TEST_BIN)
 
 $(MPI_OBJ): cli/mpi.c $(FLAGS_STAMP)
 	$(call need_pkgs,$(MISSING_LIB) $(MISSING_MPI))
