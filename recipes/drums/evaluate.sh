@@ -52,7 +52,7 @@ for c in $classes; do
     k=$(fig "$out.train.txt" "$c" classified)
     m=$(fig "$out.train.txt" "$c" closer)
     printf '%-12s %10.4g %10.4g %10.4g %8.2f %10s%% %7s%%\n' "$c" "$g" "$f" "$n" \
-        "$(echo "$g $f" | awk '{ print $2 > 0 ? $1 / $2 : 0 }')" "$k" "$m"
+        "$(echo "$g $f" | awk '{ print ($2 > 0 ? $1 / $2 : 0) }')" "$k" "$m"
 done
 grep '^classified' "$out.train.txt" || true
 grep -i 'bits' "$out.elbo.txt" | head -n 2 || true
