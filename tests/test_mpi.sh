@@ -117,7 +117,7 @@ LONG="--steps 200 --checkpoint-every 2"
 "$D" train data -o whole.dmm $NET $LONG --shards 2 -q 2>"$err" || not_ok "uninterrupted run" "failed"
 mpi_bg 2 train data -o k.dmm $NET $LONG -q 2>"$err"
 rank1=
-for _ in $(seq 600); do # the first checkpoint, then rank 1
+for _ in $(seq 6000); do # the first checkpoint, then rank 1 (up to 5 minutes on a loaded machine)
     if [ -f k.dmm.ckpt ]; then
         for p in $(pgrep -P "$bg"); do
             tr '\0' '\n' < "/proc/$p/environ" 2>/dev/null | grep -qx 'OMPI_COMM_WORLD_RANK=1' &&
@@ -139,16 +139,20 @@ fi
 mpi 2 train data -o k.dmm $NET $LONG --resume -q 2>>"$err" || not_ok "resume after the kill" "failed"
 same "the killed job, resumed, ends with the uninterrupted run's weights" k.dmm whole.dmm
 
-# 9: SIGTERM to mpirun: every process stops at one step, rank 0 saves, resume finishes
-mpi_bg 2 train data -o s.dmm $NET $LONG 2>"$err"
-for _ in $(seq 600); do [ -f s.dmm.ckpt ] && break; sleep 0.05; done
+# 9: SIGTERM to mpirun: every process stops at one step, rank 0 saves, resume finishes. A
+# longer run than the others: mpirun may take a second to pass the signal on, and 200 steps
+# of this network can be over by then.
+LONGER="--steps 1000 --checkpoint-every 2"
+"$D" train data -o whole9.dmm $NET $LONGER --shards 2 -q 2>"$err" || not_ok "uninterrupted run" "failed"
+mpi_bg 2 train data -o s.dmm $NET $LONGER 2>"$err"
+for _ in $(seq 6000); do [ -f s.dmm.ckpt ] && break; sleep 0.05; done
 kill -TERM "$bg"
 wait "$bg"
 status=$?
 bg=
 stopped=$(grep -c 'stopped by SIGTERM' "$err")
-mpi 2 train data -o s.dmm $NET $LONG --resume -q 2>>"$err"
-if [ "$stopped" = 1 ] && [ "$status" -ne 0 ] && cmp -s s.dmm whole.dmm; then
+mpi 2 train data -o s.dmm $NET $LONGER --resume -q 2>>"$err"
+if [ "$stopped" = 1 ] && [ "$status" -ne 0 ] && cmp -s s.dmm whole9.dmm; then
     ok "SIGTERM saves once (status $status); the resumed run ends with the same weights"
 else
     not_ok "SIGTERM saves once; resuming ends the same" "status $status, $stopped 'stopped' lines"
