@@ -108,6 +108,7 @@ class Config:
         self.heads = kv["dmaudio.unet.heads"]
         self.groups = kv["dmaudio.unet.groups"]
         self.k = kv["dmaudio.unet.kernel"]
+        self.positions = kv.get("dmaudio.unet.positions", 0)
         self.classes = kv.get("dmaudio.classes", [])
         self.n_classes = len(self.classes)
         self.prediction = kv["dmaudio.prediction"]
@@ -163,6 +164,12 @@ class UNet(torch.nn.Module):
         if c.n_classes > 0:
             e = e + self.w("class.emb")[cls]
         s = F.silu(e)
+        if c.positions:  # the frame index as sinusoids, after the input channels
+            half = c.positions // 2
+            f = torch.exp(-math.log(10000.0) * torch.arange(half, dtype=torch.float64) / half)
+            a = torch.arange(x.shape[2], dtype=torch.float64)[None, :] * f[:, None]
+            pos = torch.cat([torch.cos(a), torch.sin(a)], dim=0).to(x.dtype)
+            x = torch.cat([x, pos[None].expand(x.shape[0], -1, -1)], dim=1)
         h = F.conv1d(x, self.w("in.w"), self.w("in.b"), padding=k2)
         skips = []
         for l in range(c.n):

@@ -56,6 +56,7 @@ int cmd_arch(int argc, char **argv)
         {"heads", required_argument, 0, 'H'},    {"groups", required_argument, 0, 'g'},
         {"kernel", required_argument, 0, 'k'},   {"classes", required_argument, 0, 'C'},
         {"in", required_argument, 0, 'i'},       {"out", required_argument, 0, 'o'},
+        {"positions", required_argument, 0, 'P'},
         {"length", required_argument, 0, 'L'},   {"batch", required_argument, 0, 'B'},
         {"tensors", no_argument, 0, 't'},        {"json", no_argument, 0, 'j'},
         {"help", no_argument, 0, 'h'},           {0, 0, 0, 0},
@@ -86,6 +87,7 @@ int cmd_arch(int argc, char **argv)
         case 'g': r = dm_cli_int("--groups", optarg, 1, 1024, &cfg.groups); break;
         case 'k': r = dm_cli_int("--kernel", optarg, 1, 63, &cfg.kernel); break;
         case 'C': r = dm_cli_int("--classes", optarg, 0, 65535, &cfg.n_classes); break;
+        case 'P': r = dm_cli_int("--positions", optarg, 0, 256, &cfg.positions); break;
         case 'i': r = dm_cli_int("--in", optarg, 1, 4096, &cfg.in_channels); break;
         case 'o': r = dm_cli_int("--out", optarg, 1, 4096, &cfg.out_channels); break;
         case 'L': r = dm_cli_int("--length", optarg, 1, 1 << 24, &length); break;

@@ -31,6 +31,7 @@ void dm_cli_print_command_help(const dm_command *cmd, FILE *out);
     "  --groups N        GroupNorm groups [4]\n"                                                \
     "  --kernel N        convolution kernel, odd [5]\n"                                         \
     "  --classes N       number of classes, 0 for unconditional [0]\n"                          \
+    "  --positions P     position channels joined to the input, even [0]\n"                    \
     "  --in N, --out N   input and output channels [1, 1]\n"                                    \
     "  --length N        samples per clip, for FLOPs and memory [16384]\n"                      \
     "  --batch N         batch size, for FLOPs and memory [1]\n"                                \

@@ -58,8 +58,11 @@ static void print_model_text(const char *path, const dm_model *m)
         printf("%s%d", l ? "," : " ", u->factors[l]);
     if (u->n_levels == 1)
         printf(" none");
-    printf(", %d block%s per level, kernel %d, %d groups, %d heads\n", u->blocks,
+    printf(", %d block%s per level, kernel %d, %d groups, %d heads", u->blocks,
            u->blocks == 1 ? "" : "s", u->kernel, u->groups, u->heads);
+    if (u->positions > 0)
+        printf(", %d position channels", u->positions);
+    printf("\n");
     printf("data scale      %.6g\n", in.data_scale);
     printf("crc             %08" PRIx32 "\n", in.checksum);
 }
@@ -93,9 +96,9 @@ static void print_model_json(const char *path, const dm_model *m)
     for (int l = 0, k = 0; l < u->n_levels; l++)
         if (u->attention[l])
             printf("%s%d", k++ ? ", " : "", l);
-    printf("], \"blocks\": %d, \"kernel\": %d, \"groups\": %d, \"heads\": %d}, "
-           "\"data_scale\": %.17g, \"crc\": \"%08" PRIx32 "\"}\n",
-           u->blocks, u->kernel, u->groups, u->heads, in.data_scale, in.checksum);
+    printf("], \"blocks\": %d, \"kernel\": %d, \"groups\": %d, \"heads\": %d, "
+           "\"positions\": %d}, \"data_scale\": %.17g, \"crc\": \"%08" PRIx32 "\"}\n",
+           u->blocks, u->kernel, u->groups, u->heads, u->positions, in.data_scale, in.checksum);
 }
 
 /* ---- audio files ---- */

@@ -36,6 +36,9 @@ const char dm_train_usage[] =
     "      --attention LIST      levels with self-attention [the last]\n"
     "      --blocks N            residual blocks per level [1]\n"
     "      --kernel N            convolution kernel, odd [5]\n"
+    "      --positions P         P sinusoids of the frame index join the input, so\n"
+    "                            the network knows where in the clip it is (even,\n"
+    "                            up to 256; 0 = none) [0]\n"
     "      --groups N, --heads N GroupNorm groups and attention heads [8, 4]\n"
     "      --repr NAME           wave or spec (compressed STFT) [wave]\n"
     "      --n-fft N, --hop N    spec: STFT size and hop [512, 128]\n"
@@ -111,6 +114,7 @@ static void install_handlers(void)
 
 enum {
     OPT_PRESET = 256, OPT_CHANNELS, OPT_FACTORS, OPT_ATTENTION, OPT_BLOCKS, OPT_KERNEL,
+    OPT_POSITIONS,
     OPT_GROUPS, OPT_HEADS, OPT_REPR, OPT_SECONDS, OPT_STEPS, OPT_LR, OPT_WARMUP, OPT_SCHEDULE,
     OPT_PREDICTION, OPT_DATA_SCALE, OPT_EMA, OPT_MIN_SNR, OPT_CLASS_DROPOUT, OPT_NAME,
     OPT_MAX_TIME, OPT_CHECKPOINT, OPT_CHECKPOINT_EVERY, OPT_RESUME, OPT_FLOAT16, OPT_N_FFT,
@@ -176,6 +180,7 @@ static int parse_options(int argc, char **argv, train_opts *o)
         {"attention", required_argument, 0, OPT_ATTENTION},
         {"blocks", required_argument, 0, OPT_BLOCKS},
         {"kernel", required_argument, 0, OPT_KERNEL},
+        {"positions", required_argument, 0, OPT_POSITIONS},
         {"groups", required_argument, 0, OPT_GROUPS},
         {"heads", required_argument, 0, OPT_HEADS},
         {"repr", required_argument, 0, OPT_REPR},
@@ -244,6 +249,14 @@ static int parse_options(int argc, char **argv, train_opts *o)
             break;
         case OPT_BLOCKS: r = dm_cli_int("--blocks", optarg, 1, 16, &u->blocks); break;
         case OPT_KERNEL: r = dm_cli_int("--kernel", optarg, 1, 63, &u->kernel); break;
+        case OPT_POSITIONS:
+            r = dm_cli_int("--positions", optarg, 0, 256, &u->positions);
+            if (r == 0 && u->positions % 2) {
+                fprintf(stderr, "dmaudio train: --positions: %d is odd (sines and cosines come "
+                                "in pairs)\n", u->positions);
+                r = -1;
+            }
+            break;
         case OPT_GROUPS: r = dm_cli_int("--groups", optarg, 1, 1024, &u->groups); break;
         case OPT_HEADS: r = dm_cli_int("--heads", optarg, 1, 1024, &u->heads); break;
         case OPT_REPR:

@@ -142,6 +142,15 @@ def time_embedding(t, dim, dtype=torch.float64):
     return torch.cat([torch.cos(a), torch.sin(a)], dim=1)
 
 
+def position_embedding(bsz, channels, length, dtype=torch.float64):
+    """(B, P, L): cos(l f_k) for k < P/2, then sin(l f_k), f_k = 10000^(-k/(P/2))."""
+    half = channels // 2
+    freqs = torch.exp(-math.log(10000.0) * torch.arange(half, dtype=torch.float64) / half)
+    a = torch.arange(length, dtype=torch.float64)[None, :] * freqs[:, None]
+    pos = torch.cat([torch.cos(a), torch.sin(a)], dim=0).to(dtype)
+    return pos[None].expand(bsz, channels, length)
+
+
 def class_embedding(x, table, cls):
     return x + table[cls.long()]
 
@@ -314,8 +323,9 @@ def make_layers():
 
 class UNetConfig:
     def __init__(self, in_ch, out_ch, channels, factors, blocks, attention, heads, groups,
-                 kernel, n_classes):
+                 kernel, n_classes, positions=0):
         self.in_ch = in_ch
+        self.positions = positions
         self.out_ch = out_ch
         self.n = len(channels)
         self.ch = list(channels)
@@ -371,7 +381,7 @@ def param_spec(c):
     lin("time.l2", c.e, c.e)
     if c.n_classes > 0:
         spec.append(("class.emb", (c.n_classes + 1, c.e), "table", 0))
-    conv("in", c.in_ch, c.ch[0], c.k)
+    conv("in", c.in_ch + c.positions, c.ch[0], c.k)
     for l in range(c.n):
         for i in range(c.blocks):
             res("down%d.res%d" % (l, i), c.ch[l], c.ch[l])
@@ -449,7 +459,9 @@ def unet_forward(c, p, x, t, cls, temb_dtype=torch.float64):
         e = class_embedding(e, p["class.emb"], cls)
     s = silu(e)
 
-    # input
+    # input, with the position channels after the audio channels
+    if c.positions:
+        x = torch.cat([x, position_embedding(x.shape[0], c.positions, x.shape[2], x.dtype)], 1)
     h = conv1d(x, p["in.w"], p["in.b"], 1, k2, 1)
 
     # down path
@@ -515,6 +527,8 @@ def make_unet(name, c, b_, length, t_list, cls_list):
 
     fx = Fixture()
     fx.add("cfg", np.array(c.cfg_ints(b_, length), dtype=np.int32))
+    if c.positions:
+        fx.add("positions", np.array([c.positions], dtype=np.int32))
     fx.add("x", x32)
     fx.add("t", t32)
     fx.add("cls", cls)
@@ -563,6 +577,12 @@ def main():
     fx = make_unet("unet_b", cb, 2, 32, [0.05, 0.95], [0, 0])
     path = os.path.join(OUTDIR, "unet_b.dmfx")
     print("unet_b.dmfx: %d tensors, %d bytes" % (len(fx.items), fx.write(path)))
+
+    cc = UNetConfig(in_ch=6, out_ch=6, channels=[8, 16], factors=[4], blocks=1,
+                    attention=[0, 1], heads=2, groups=4, kernel=3, n_classes=2, positions=6)
+    fx = make_unet("unet_c", cc, 2, 24, [0.2, 0.6], [0, 2])
+    path = os.path.join(OUTDIR, "unet_c.dmfx")
+    print("unet_c.dmfx: %d tensors, %d bytes" % (len(fx.items), fx.write(path)))
 
 
 if __name__ == "__main__":

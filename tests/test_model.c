@@ -95,6 +95,38 @@ static void test_model_file_round_trip(void **state)
     dm_model_free(m);
 }
 
+/* Position channels are stored (dmaudio.unet.positions) and restored; files without the key
+ * (all files before it existed) have none. */
+static void test_model_positions_round_trip(void **state)
+{
+    (void)state;
+    dm_model_params p = tiny_params(0);
+    p.unet.positions = 4;
+    dm_model *m, *a;
+    dm_error err;
+    if (dm_model_create(&p, 5, &m, &err) != DM_OK)
+        fail_msg("%s", err.message);
+    char path[512];
+    path_in_tmp(path, sizeof path, "pos.dmm");
+    assert_int_equal(dm_model_save(m, path, 0, &err), DM_OK);
+    if (dm_model_load(path, &a, &err) != DM_OK)
+        fail_msg("%s", err.message);
+    assert_int_equal(dm_unet_get_config(dm_model_unet_const(a))->positions, 4);
+    assert_int_equal(dm_model_get_info(a).checksum, dm_model_get_info(m).checksum);
+    dm_model_free(a);
+    dm_model_free(m);
+    m = tiny_model(0, 5);
+    assert_int_equal(dm_model_save(m, path, 0, &err), DM_OK);
+    dm_file *f;
+    assert_int_equal(dm_file_read(path, &f, NULL), DM_OK);
+    assert_false(dm_file_has(f, "dmaudio.unet.positions"));
+    dm_file_free(f);
+    assert_int_equal(dm_model_load(path, &a, &err), DM_OK);
+    assert_int_equal(dm_unet_get_config(dm_model_unet_const(a))->positions, 0);
+    dm_model_free(a);
+    dm_model_free(m);
+}
+
 /* A file written with one key changed, to check the loader's validation. */
 static void write_variant(const dm_model *m, const char *path, const char *key, int64_t value,
                           int extra_tensor)
@@ -108,12 +140,14 @@ static void write_variant(const dm_model *m, const char *path, const char *key, 
     assert_int_equal(dm_model_save(m, tmp, 0, NULL), DM_OK);
     dm_file *f;
     assert_int_equal(dm_file_read(tmp, &f, NULL), DM_OK);
+    int found = 0;
     for (int i = 0; i < dm_file_n_keys(f); i++) {
         const char *name;
         int type;
         dm_file_key(f, i, &name, &type);
         if (strcmp(name, key) == 0) {
             dm_file_writer_int(w, key, value);
+            found = 1;
             continue;
         }
         int64_t iv;
@@ -133,6 +167,8 @@ static void write_variant(const dm_model *m, const char *path, const char *key, 
         else if (dm_file_get_strings(f, name, &sa, &n, NULL) == DM_OK)
             dm_file_writer_strings(w, name, sa, n);
     }
+    if (!found) /* a key the model does not write: added */
+        dm_file_writer_int(w, key, value);
     const dm_unet *net = dm_model_unet_const(m);
     for (int i = 0; i < dm_unet_n_tensors(net); i++) {
         dm_tensor_info ti;
@@ -184,6 +220,8 @@ static void test_model_loader_rejects_bad_files(void **state)
     expect_load_error(path, DM_ERR_FORMAT, "the file's tensors hold");
     write_variant(m, path, "dmaudio.unet.kernel", 3, 0); /* shapes no longer match the tensors */
     expect_load_error(path, DM_ERR_FORMAT, "wrong shape");
+    write_variant(m, path, "dmaudio.unet.positions", 7, 0); /* odd (the key is new here) */
+    expect_load_error(path, DM_ERR_FORMAT, "positions");
     write_variant(m, path, "dmaudio.repr", 3, 0); /* wrong type */
     expect_load_error(path, DM_ERR_FORMAT, "dmaudio.repr");
     write_variant(m, path, "dmaudio.nothing", 0, 1);
@@ -651,6 +689,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_model_file_round_trip),
+        cmocka_unit_test(test_model_positions_round_trip),
         cmocka_unit_test(test_model_loader_rejects_bad_files),
         cmocka_unit_test(test_generation_is_deterministic),
         cmocka_unit_test(test_saved_model_generates_the_same),

@@ -37,6 +37,8 @@ static void fixture_config(const fx_file *f, dm_unet_config *c, int *B, int *L)
     *B = g[k++];
     *L = g[k++];
     assert_int_equal(k, n);
+    const int32_t *p = fx_i32(f, "positions", &n); /* only in fixtures that have them */
+    c->positions = p && n == 1 ? p[0] : 0;
 }
 
 typedef struct fixture_net {
@@ -143,6 +145,12 @@ static void test_unet_b_matches_pytorch(void **state)
 {
     (void)state;
     check_against_reference("unet_b.dmfx"); /* unconditional, 3 levels, 2 blocks, stereo */
+}
+
+static void test_unet_c_matches_pytorch(void **state)
+{
+    (void)state;
+    check_against_reference("unet_c.dmfx"); /* 6 position channels joined to a spec-like input */
 }
 
 static double unet_loss(fixture_net *fn, const float *x, const float *t, const int *cls,
@@ -266,6 +274,7 @@ static void test_unet_inference_state_bitwise(void **state)
     c.channels[0] = 16, c.channels[1] = 32, c.channels[2] = 64;
     c.blocks = 2;
     c.attention[1] = 1;
+    c.positions = 8; /* their buffer is written by no input: it must survive the sharing */
     dm_unet *net;
     assert_int_equal(dm_unet_create(&c, 78, &net, NULL), DM_OK);
     size_t np = dm_unet_n_params(net);
@@ -365,6 +374,8 @@ static void test_unet_config_errors(void **state)
     d = c, d.n_classes = -1, expect_config_error(d, "n_classes");
     d = c, d.in_channels = 0, expect_config_error(d, "in_channels");
     d = c, d.blocks = 0, expect_config_error(d, "blocks");
+    d = c, d.positions = 3, expect_config_error(d, "positions");
+    d = c, d.positions = 258, expect_config_error(d, "positions");
 }
 
 static void test_unet_state_errors(void **state)
@@ -424,6 +435,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_unet_a_matches_pytorch),
         cmocka_unit_test(test_unet_b_matches_pytorch),
+        cmocka_unit_test(test_unet_c_matches_pytorch),
         cmocka_unit_test(test_unet_finite_differences),
         cmocka_unit_test(test_unet_bitwise_across_threads),
         cmocka_unit_test(test_unet_inference_state_bitwise),

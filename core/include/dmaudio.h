@@ -90,6 +90,9 @@ typedef struct dm_unet_config {
     int groups;                     /* GroupNorm groups (divides the widths)      */
     int kernel;                     /* convolution kernel, odd                    */
     int n_classes;                  /* 0: unconditional; else + a null class      */
+    int positions;                  /* 0, or P even: P sinusoids of the frame     */
+                                    /* index join the input channels (the network */
+                                    /* then knows where in the clip it is)        */
 } dm_unet_config;
 
 /* A small mono waveform network: widths 32/64/128, factors 4/4, attention at

@@ -784,6 +784,21 @@ void dm_time_embedding_forward(float *out, const float *t, int B, int E0)
     }
 }
 
+void dm_position_embedding_forward(float *out, int B, int P, int L)
+{
+    const int half = P / 2;
+    for (int k = 0; k < half; k++) {
+        double f = exp(-log(10000.0) * (double)k / (double)half);
+        float *c = out + (size_t)k * L, *s = out + (size_t)(half + k) * L;
+        for (int l = 0; l < L; l++) {
+            c[l] = (float)cos((double)l * f);
+            s[l] = (float)sin((double)l * f);
+        }
+    }
+    for (int b = 1; b < B; b++)
+        memcpy(out + (size_t)b * P * L, out, (size_t)P * L * sizeof *out);
+}
+
 void dm_class_embedding_forward(float *out, const float *inp, const float *table,
                                 const int *cls, int B, int E)
 {

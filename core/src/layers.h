@@ -94,6 +94,9 @@ void dm_attention_backward(float *dqkv, const float *dout, const float *qkv, con
 
 /* t (B) -> out (B,E0): [cos(1000 t f_k), sin(1000 t f_k)], f_k = 10000^(-k/(E0/2)). */
 void dm_time_embedding_forward(float *out, const float *t, int B, int E0);
+/* Frame positions: out (B, P, L), channel k < P/2 is cos(l f_k) and channel P/2 + k is
+ * sin(l f_k) at frame l, f_k = 10000^(-k / (P/2)): the time embedding's frequencies. */
+void dm_position_embedding_forward(float *out, int B, int P, int L);
 
 /* out (B,E) = inp + table[cls[b]]; table (n_rows, E). */
 void dm_class_embedding_forward(float *out, const float *inp, const float *table,

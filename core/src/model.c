@@ -349,6 +349,8 @@ dm_status dm_model_write_keys(const dm_model *m, dm_file_writer *w, const char *
     W(dm_file_writer_int(w, "dmaudio.unet.heads", u->heads));
     W(dm_file_writer_int(w, "dmaudio.unet.groups", u->groups));
     W(dm_file_writer_int(w, "dmaudio.unet.kernel", u->kernel));
+    if (u->positions > 0) /* absent: 0, as in files written before the key existed */
+        W(dm_file_writer_int(w, "dmaudio.unet.positions", u->positions));
 #undef W
     return st;
 }
@@ -526,6 +528,9 @@ dm_status dm_model_from_keys(const dm_file *f, const char *path, dm_model **out,
     R(get_int(f, path, "dmaudio.unet.heads", 1, 8192, &u->heads, err));
     R(get_int(f, path, "dmaudio.unet.groups", 1, 8192, &u->groups, err));
     R(get_int(f, path, "dmaudio.unet.kernel", 1, 63, &u->kernel, err));
+    u->positions = 0;
+    if (dm_file_has(f, "dmaudio.unet.positions"))
+        R(get_int(f, path, "dmaudio.unet.positions", 2, 256, &u->positions, err));
 #undef R
     if (st != DM_OK)
         return st;

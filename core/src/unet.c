@@ -61,6 +61,9 @@ dm_status dm_unet_config_check(const dm_unet_config *c, dm_error *err)
     if (c->kernel < 1 || c->kernel > 63 || c->kernel % 2 == 0)
         return dm_fail(err, bad, "U-Net configuration: kernel %d must be odd and in 1..63",
                        c->kernel);
+    if (c->positions < 0 || c->positions > 256 || c->positions % 2)
+        return dm_fail(err, bad, "U-Net configuration: positions %d must be even, 0..256",
+                       c->positions);
     if (c->n_classes < 0 || c->n_classes > 65535)
         return dm_fail(err, bad, "U-Net configuration: n_classes %d is not in 0..65535",
                        c->n_classes);
@@ -118,7 +121,7 @@ typedef struct ptensor {
 
 typedef enum op_kind {
     OP_TEMB, OP_LINEAR, OP_SILU, OP_CEMB, OP_CONV, OP_GN, OP_FILM,
-    OP_ADD, OP_CONCAT, OP_UPSAMPLE, OP_ATTN,
+    OP_ADD, OP_CONCAT, OP_UPSAMPLE, OP_ATTN, OP_POS,
     OP_GN_ACT,              /* inference: groupnorm [+ film (in2)] + silu, fused  */
     OP_NOP                  /* inference: an op fused into the one before         */
 } op_kind;
@@ -391,7 +394,18 @@ static int build(builder *bd, const dm_unet_config *c, int length)
     }
     bd->semb = b_unary(bd, OP_SILU, e);
 
-    int h = b_conv(bd, "in", x, c->channels[0], K, 1, K / 2, 0);
+    /* position channels: the frame index as sinusoids, joined to the input */
+    int xin = x;
+    if (c->positions > 0) {
+        o = new_op(bd, OP_POS, x, -1);
+        if (!o)
+            return -1;
+        o->C = c->positions, o->L = length;
+        int pos = new_buf(bd, c->positions, length);
+        bd->ops[bd->nops - 1].out = pos;
+        xin = b_binary(bd, OP_CONCAT, x, pos);
+    }
+    int h = b_conv(bd, "in", xin, c->channels[0], K, 1, K / 2, 0);
 
     int skips[DM_MAX_LEVELS];
     for (int l = 0; l < N; l++) {
@@ -990,6 +1004,9 @@ static void op_forward(const dm_unet *net, const dm_unet_state *st, const pass *
         break;
     case OP_NOP:
         break;
+    case OP_POS:
+        dm_position_embedding_forward(y, B, o->C, o->L);
+        break;
     case OP_ATTN:
         if (st->train)
             dm_attention_forward(y, A(st, act, o->aux), x, B, o->C, o->L, o->H);
@@ -1012,7 +1029,8 @@ static void op_backward(const dm_unet *net, dm_unet_state *st, const op *o, int 
     float *dx = A(st, dact, o->in);
     switch (o->kind) {
     case OP_TEMB:
-        break; /* t is an input, not a parameter */
+    case OP_POS:
+        break; /* t and the positions are inputs, not parameters */
     case OP_LINEAR:
         dm_linear_backward(dx, G + o->w, G + o->b, dy, x, P + o->w, B, o->C, o->C2);
         break;
@@ -1056,8 +1074,8 @@ static void op_backward(const dm_unet *net, dm_unet_state *st, const op *o, int 
 
 static const char *const op_names[] = {"temb",   "linear",   "silu",      "cemb",
                                        "conv",   "groupnorm", "film",     "add",
-                                       "concat", "upsample", "attention", "groupnorm+silu",
-                                       "nop"};
+                                       "concat", "upsample", "attention", "positions",
+                                       "groupnorm+silu", "nop"};
 
 static void op_describe(const dm_unet_state *st, const op *o, int B, char *shape, size_t n)
 {
