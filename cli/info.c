@@ -47,7 +47,10 @@ static void print_model_text(const char *path, const dm_model *m)
             printf("%s %s", c ? "," : "", dm_model_class_name(m, c));
         printf("\n");
     }
-    printf("schedule        %s, %d timesteps\n", dm_schedule_name(in.schedule), in.timesteps);
+    printf("schedule        %s, %d timesteps", dm_schedule_name(in.schedule), in.timesteps);
+    if (in.schedule_shift != 1.0)
+        printf(", noise shifted x%g", in.schedule_shift);
+    printf("\n");
     printf("prediction      %s\n", dm_prediction_name(in.prediction));
     printf("parameters      %zu (%.2f MB as float32)\n", in.n_params, in.n_params * 4.0 / 1e6);
     printf("architecture    widths");
@@ -83,10 +86,10 @@ static void print_model_json(const char *path, const dm_model *m)
         printf("%s", c ? ", " : "");
         dm_cli_json_string(stdout, dm_model_class_name(m, c));
     }
-    printf("], \"schedule\": \"%s\", \"timesteps\": %d, \"prediction\": \"%s\", "
-           "\"parameters\": %zu, \"architecture\": {\"widths\": [",
-           dm_schedule_name(in.schedule), in.timesteps, dm_prediction_name(in.prediction),
-           in.n_params);
+    printf("], \"schedule\": \"%s\", \"schedule_shift\": %.17g, \"timesteps\": %d, "
+           "\"prediction\": \"%s\", \"parameters\": %zu, \"architecture\": {\"widths\": [",
+           dm_schedule_name(in.schedule), in.schedule_shift, in.timesteps,
+           dm_prediction_name(in.prediction), in.n_params);
     for (int l = 0; l < u->n_levels; l++)
         printf("%s%d", l ? ", " : "", u->channels[l]);
     printf("], \"factors\": [");

@@ -52,6 +52,9 @@ const char dm_train_usage[] =
     "      --lr X                peak learning rate (AdamW, cosine decay) [3e-4]\n"
     "      --warmup N            learning-rate warm-up steps [min(100, steps/10)]\n"
     "      --schedule NAME       noise schedule, linear or cosine [cosine]\n"
+    "      --schedule-shift S    scale the schedule's noise by S against the data\n"
+    "                            (SNR / S^2), so that long clips' coarse shape is\n"
+    "                            learnt; 1/64..64 [1]\n"
     "      --prediction NAME     what the network predicts, v or eps [v]\n"
     "      --data-scale X|auto   audio gain before diffusion; auto = 0.5 / RMS of the\n"
     "                            data (spec: of its compressed STFT), clamped to\n"
@@ -114,7 +117,7 @@ static void install_handlers(void)
 
 enum {
     OPT_PRESET = 256, OPT_CHANNELS, OPT_FACTORS, OPT_ATTENTION, OPT_BLOCKS, OPT_KERNEL,
-    OPT_POSITIONS,
+    OPT_POSITIONS, OPT_SCHEDULE_SHIFT,
     OPT_GROUPS, OPT_HEADS, OPT_REPR, OPT_SECONDS, OPT_STEPS, OPT_LR, OPT_WARMUP, OPT_SCHEDULE,
     OPT_PREDICTION, OPT_DATA_SCALE, OPT_EMA, OPT_MIN_SNR, OPT_CLASS_DROPOUT, OPT_NAME,
     OPT_MAX_TIME, OPT_CHECKPOINT, OPT_CHECKPOINT_EVERY, OPT_RESUME, OPT_FLOAT16, OPT_N_FFT,
@@ -130,6 +133,7 @@ typedef struct train_opts {
     int rate, length, steps, batch, warmup, threads, ckpt_every, shards;
     double seconds, lr, data_scale, ema, min_snr, class_dropout, max_time;
     dm_schedule_kind schedule;
+    double schedule_shift;
     dm_prediction prediction;
     uint64_t seed;
     int resume, float16, force, quiet, json, steps_given;
@@ -195,6 +199,7 @@ static int parse_options(int argc, char **argv, train_opts *o)
         {"lr", required_argument, 0, OPT_LR},
         {"warmup", required_argument, 0, OPT_WARMUP},
         {"schedule", required_argument, 0, OPT_SCHEDULE},
+        {"schedule-shift", required_argument, 0, OPT_SCHEDULE_SHIFT},
         {"prediction", required_argument, 0, OPT_PREDICTION},
         {"data-scale", required_argument, 0, OPT_DATA_SCALE},
         {"ema", required_argument, 0, OPT_EMA},
@@ -288,6 +293,9 @@ static int parse_options(int argc, char **argv, train_opts *o)
                                 "cosine)\n", optarg);
                 r = -1;
             }
+            break;
+        case OPT_SCHEDULE_SHIFT:
+            r = dm_cli_double("--schedule-shift", optarg, 1.0 / 64, 64, &o->schedule_shift);
             break;
         case OPT_PREDICTION:
             if (dm_prediction_from_name(optarg, &o->prediction) != 0) {
@@ -686,6 +694,7 @@ static int new_trainer(train_opts *o, const dm_dataset *ds, dm_trainer **out)
     mp.audio_channels = dm_dataset_channels(ds);
     mp.length = length;
     mp.schedule = o->schedule;
+    mp.schedule_shift = o->schedule_shift;
     mp.prediction = o->prediction;
     mp.data_scale = scale;
     mp.n_classes = nc;
@@ -993,7 +1002,7 @@ int cmd_train(int argc, char **argv)
 {
     train_opts o = {.n_channels = -1, .n_factors = -1, .n_attn = -1, .repr = DM_REPR_WAVE,
                     .steps = 10000, .batch = 16, .warmup = -1, .lr = 3e-4, .ema = 0.999,
-                    .class_dropout = 0.1, .schedule = DM_SCHEDULE_COSINE,
+                    .class_dropout = 0.1, .schedule = DM_SCHEDULE_COSINE, .schedule_shift = 1,
                     .prediction = DM_PREDICT_V, .seed = 1};
     int r = parse_options(argc, argv, &o);
     if (r != 0)

@@ -56,6 +56,47 @@ static void test_schedules_match_reference(void **state)
     assert_true(dm_schedule_from_name("quadratic", &k) < 0);
 }
 
+/* The shifted schedule against its definition in log-SNR (Hoogeboom et al. 2023, eq. 6):
+ * logSNR'(t) = logSNR(t) - 2 log(shift), i.e. sigma_ve' = shift sigma_ve, to 1e-9; shift 1
+ * changes nothing; the continuous view of the shifted grid still inverts. */
+static void test_schedule_shift(void **state)
+{
+    (void)state;
+    for (int k = 0; k < 2; k++) {
+        dm_schedule base, s;
+        init_schedule(&base, k);
+        for (double shift = 0.5; shift <= 16.0; shift *= 2) {
+            init_schedule(&s, k);
+            assert_int_equal(dm_schedule_shift(&s, shift, NULL), DM_OK);
+            for (int t = 1; t <= 1000; t++) {
+                double a0 = dm_schedule_alpha_bar(&base, t), a1 = dm_schedule_alpha_bar(&s, t);
+                double want = log(a0 / (1.0 - a0)) - 2.0 * log(shift);
+                double got = log(a1 / (1.0 - a1));
+                if (!(fabs(got - want) <= 1e-9 * fmax(1.0, fabs(want))))
+                    fail_msg("%s shift %g t %d: logSNR %.12g, want %.12g",
+                             dm_schedule_name((dm_schedule_kind)k), shift, t, got, want);
+            }
+            assert_true(fabs(dm_schedule_sigma_max(&s) / dm_schedule_sigma_max(&base) - shift) <
+                        1e-9 * shift);
+            for (double u = 0.05; u < 1.0; u += 0.1) {
+                double a, sg;
+                dm_schedule_alpha_sigma(&s, u, &a, &sg);
+                assert_true(fabs(dm_schedule_u_from_sigma(&s, sg / a) - u) < 1e-9);
+            }
+        }
+        init_schedule(&s, k);
+        assert_int_equal(dm_schedule_shift(&s, 1.0, NULL), DM_OK);
+        assert_memory_equal(s.abar, base.abar, sizeof s.abar);
+    }
+    dm_schedule s;
+    init_schedule(&s, DM_SCHEDULE_COSINE);
+    dm_error err;
+    assert_int_equal(dm_schedule_shift(&s, 0.0, &err), DM_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(err.message, "shift"));
+    assert_int_equal(dm_schedule_shift(&s, 100.0, &err), DM_ERR_INVALID_ARGUMENT);
+    assert_int_equal(dm_schedule_shift(&s, NAN, &err), DM_ERR_INVALID_ARGUMENT);
+}
+
 /* The continuous view agrees with the grid, keeps alpha^2 + sigma^2 = 1, and
  * u_from_sigma inverts it. */
 static void test_continuous_view(void **state)
@@ -391,6 +432,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_schedules_match_reference),
+        cmocka_unit_test(test_schedule_shift),
         cmocka_unit_test(test_continuous_view),
         cmocka_unit_test(test_karras_sigmas),
         cmocka_unit_test(test_forward_process_steps_match_closed_form),

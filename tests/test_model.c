@@ -123,7 +123,36 @@ static void test_model_positions_round_trip(void **state)
     dm_file_free(f);
     assert_int_equal(dm_model_load(path, &a, &err), DM_OK);
     assert_int_equal(dm_unet_get_config(dm_model_unet_const(a))->positions, 0);
+    assert_true(dm_model_get_info(a).schedule_shift == 1.0); /* no dmaudio.schedule_shift */
     dm_model_free(a);
+    dm_model_free(m);
+}
+
+/* A shifted schedule is stored (dmaudio.schedule_shift) and the loaded model's schedule is
+ * the shifted one. */
+static void test_model_schedule_shift_round_trip(void **state)
+{
+    (void)state;
+    dm_model_params p = tiny_params(0);
+    p.schedule_shift = 4.0;
+    dm_model *m, *a;
+    dm_error err;
+    if (dm_model_create(&p, 6, &m, &err) != DM_OK)
+        fail_msg("%s", err.message);
+    char path[512];
+    path_in_tmp(path, sizeof path, "shift.dmm");
+    assert_int_equal(dm_model_save(m, path, 0, &err), DM_OK);
+    if (dm_model_load(path, &a, &err) != DM_OK)
+        fail_msg("%s", err.message);
+    assert_true(dm_model_get_info(a).schedule_shift == 4.0);
+    dm_schedule plain;
+    assert_int_equal(dm_schedule_init(&plain, DM_SCHEDULE_COSINE, 1000, NULL), DM_OK);
+    double r = dm_schedule_sigma_max(dm_model_schedule(a)) / dm_schedule_sigma_max(&plain);
+    assert_true(fabs(r - 4.0) < 1e-9);
+    dm_model_free(a);
+    p.schedule_shift = 1000.0;
+    assert_int_equal(dm_model_create(&p, 6, &a, &err), DM_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(err.message, "shift"));
     dm_model_free(m);
 }
 
@@ -222,6 +251,8 @@ static void test_model_loader_rejects_bad_files(void **state)
     expect_load_error(path, DM_ERR_FORMAT, "wrong shape");
     write_variant(m, path, "dmaudio.unet.positions", 7, 0); /* odd (the key is new here) */
     expect_load_error(path, DM_ERR_FORMAT, "positions");
+    write_variant(m, path, "dmaudio.schedule_shift", 2, 0); /* an int, not a float */
+    expect_load_error(path, DM_ERR_FORMAT, "dmaudio.schedule_shift");
     write_variant(m, path, "dmaudio.repr", 3, 0); /* wrong type */
     expect_load_error(path, DM_ERR_FORMAT, "dmaudio.repr");
     write_variant(m, path, "dmaudio.nothing", 0, 1);
@@ -690,6 +721,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_model_file_round_trip),
         cmocka_unit_test(test_model_positions_round_trip),
+        cmocka_unit_test(test_model_schedule_shift_round_trip),
         cmocka_unit_test(test_model_loader_rejects_bad_files),
         cmocka_unit_test(test_generation_is_deterministic),
         cmocka_unit_test(test_saved_model_generates_the_same),

@@ -205,6 +205,13 @@ typedef struct dm_schedule {
 
 /* Fills abar[] for kind with the published defaults (T = 1000). */
 dm_status dm_schedule_init(dm_schedule *s, dm_schedule_kind kind, int steps, dm_error *err);
+/* Shifts the schedule towards noise (Hoogeboom et al. 2023, "simple diffusion"): the noise is
+ * scaled by `shift` against the signal at every t, SNR_t -> SNR_t / shift^2, i.e.
+ * abar_t -> abar_t / (abar_t + shift^2 (1 - abar_t)). Long clips keep their coarse shape
+ * (a hit's envelope, seen through the average of thousands of values) until the noise is
+ * far above the data; without a shift only the last few percent of t would decide it.
+ * shift in [1/64, 64]; 1 changes nothing. */
+dm_status dm_schedule_shift(dm_schedule *s, double shift, dm_error *err);
 double dm_schedule_alpha_bar(const dm_schedule *s, int t);   /* t in 0..T        */
 double dm_schedule_beta(const dm_schedule *s, int t);        /* t in 1..T        */
 /* Continuous view: u in [0, 1] -> alpha, sigma with alpha^2 + sigma^2 = 1. */
@@ -311,6 +318,7 @@ typedef struct dm_model_params {
     int length;                  /* clip length in samples (16384)                 */
     int n_fft, hop;              /* spec only: 512, 128                            */
     dm_schedule_kind schedule;   /* cosine                                         */
+    double schedule_shift;       /* noise shift, 1 = none (dm_schedule_shift) (1)  */
     int timesteps;               /* 1000                                           */
     dm_prediction prediction;    /* v                                              */
     double data_scale;           /* audio x data_scale is what diffuses, so that   */
@@ -329,6 +337,7 @@ typedef struct dm_model_info {
     int net_channels, net_length;              /* the network's (C, L)            */
     int n_fft, hop;
     dm_schedule_kind schedule;
+    double schedule_shift;
     int timesteps;
     dm_prediction prediction;
     double data_scale;

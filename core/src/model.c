@@ -47,6 +47,7 @@ dm_model_params dm_model_default_params(void)
     p.n_fft = 512;
     p.hop = 128;
     p.schedule = DM_SCHEDULE_COSINE;
+    p.schedule_shift = 1.0;
     p.timesteps = 1000;
     p.prediction = DM_PREDICT_V;
     p.data_scale = 1.0;
@@ -107,6 +108,9 @@ static dm_status check_params(const dm_model_params *p, const char *where, dm_er
     if (p->timesteps < 2 || p->timesteps > DM_MAX_TIMESTEPS)
         return dm_fail(err, bad, "%s: %d timesteps is not in 2..%d", where, p->timesteps,
                        DM_MAX_TIMESTEPS);
+    if (!(p->schedule_shift >= 1.0 / 64 && p->schedule_shift <= 64.0))
+        return dm_fail(err, bad, "%s: schedule shift %g is not in 1/64..64", where,
+                       p->schedule_shift);
     if ((unsigned)p->prediction >= DM_PREDICTION_COUNT)
         return dm_fail(err, bad, "%s: unknown prediction target %d", where, (int)p->prediction);
     if (!(p->data_scale >= 1e-3 && p->data_scale <= 1e3))
@@ -189,7 +193,9 @@ static dm_status model_create(const dm_model_params *p, uint64_t seed, int init,
     model_shape shape = shape_of(p, dm_unet_length_multiple(&u));
     st = init ? dm_unet_create(&u, seed, &m->net, err) : dm_unet_create_zeroed(&u, &m->net, err);
     if (st != DM_OK ||
-        (st = dm_schedule_init(&m->sched, p->schedule, p->timesteps, err)) != DM_OK) {
+        (st = dm_schedule_init(&m->sched, p->schedule, p->timesteps, err)) != DM_OK ||
+        (p->schedule_shift != 1.0 &&
+         (st = dm_schedule_shift(&m->sched, p->schedule_shift, err)) != DM_OK)) {
         dm_model_free(m);
         return st;
     }
@@ -212,6 +218,7 @@ static dm_status model_create(const dm_model_params *p, uint64_t seed, int init,
     in->n_fft = p->n_fft;
     in->hop = p->hop;
     in->schedule = p->schedule;
+    in->schedule_shift = p->schedule_shift;
     in->timesteps = p->timesteps;
     in->prediction = p->prediction;
     in->data_scale = p->data_scale;
@@ -245,6 +252,7 @@ dm_model *dm_model_clone(const dm_model *m)
     p.repr = in->repr, p.sample_rate = in->sample_rate, p.audio_channels = in->audio_channels;
     p.length = in->length, p.n_fft = in->n_fft, p.hop = in->hop, p.schedule = in->schedule;
     p.timesteps = in->timesteps, p.prediction = in->prediction, p.n_classes = in->n_classes;
+    p.schedule_shift = in->schedule_shift;
     p.data_scale = in->data_scale;
     p.name = in->name;
     const char **names = NULL;
@@ -332,6 +340,8 @@ dm_status dm_model_write_keys(const dm_model *m, dm_file_writer *w, const char *
     W(dm_file_writer_int(w, "dmaudio.timesteps", in->timesteps));
     W(dm_file_writer_string(w, "dmaudio.prediction", dm_prediction_name(in->prediction)));
     W(dm_file_writer_float(w, "dmaudio.data_scale", in->data_scale));
+    if (in->schedule_shift != 1.0) /* absent: 1, as in files written before the key existed */
+        W(dm_file_writer_float(w, "dmaudio.schedule_shift", in->schedule_shift));
     if (in->n_classes > 0) {
         const char *names[DM_MAX_CLASSES];
         for (int i = 0; i < in->n_classes; i++)
@@ -489,6 +499,9 @@ dm_status dm_model_from_keys(const dm_file *f, const char *path, dm_model **out,
     if (st != DM_OK)
         return st;
     if (dm_file_get_float(f, "dmaudio.data_scale", &p.data_scale, &e) != DM_OK)
+        return dm_fail(err, DM_ERR_FORMAT, "%s: %s", path, e.message);
+    if (dm_file_has(f, "dmaudio.schedule_shift") &&
+        dm_file_get_float(f, "dmaudio.schedule_shift", &p.schedule_shift, &e) != DM_OK)
         return dm_fail(err, DM_ERR_FORMAT, "%s: %s", path, e.message);
     p.repr = (dm_repr)repr;
     if (p.repr == DM_REPR_SPEC) { /* the compression exponent this library decodes with */

@@ -81,6 +81,17 @@ dm_status dm_schedule_init(dm_schedule *s, dm_schedule_kind kind, int steps, dm_
     return DM_OK;
 }
 
+dm_status dm_schedule_shift(dm_schedule *s, double shift, dm_error *err)
+{
+    if (!(shift >= 1.0 / 64 && shift <= 64.0))
+        return dm_fail(err, DM_ERR_INVALID_ARGUMENT, "schedule: shift %g is not in 1/64..64",
+                       shift);
+    const double k = shift * shift;
+    for (int t = 1; t <= s->steps; t++)
+        s->abar[t] = s->abar[t] / (s->abar[t] + k * (1.0 - s->abar[t]));
+    return DM_OK;
+}
+
 double dm_schedule_alpha_bar(const dm_schedule *s, int t)
 {
     if (t <= 0)
