@@ -9,14 +9,23 @@
  * and `dmaudio train`; then the PyTorch side. Every time is the median of several runs.
  * Prints a table and writes build/bench.json.
  *
+ * Wave and spec models alike: the U-Net rows run in network space (net_channels x
+ * net_length: samples for wave, compressed-STFT bins x frames for spec); sampling rows are
+ * whole dm_generate calls (spec: the inverse STFT included) and their real-time factor is in
+ * audio seconds (length / sample_rate); a training step draws audio from a synthetic dataset
+ * (dm_synth_write_dataset at the model's rate and length) and encodes it itself (spec: the
+ * STFT included; PyTorch's training row starts from network-space tensors and does not).
+ * When the model's classes are not the synthetic data's (click, noise, tone), training runs
+ * on a model of the same network and representation with the data's classes, random weights.
+ *
  * Environment: BENCH_QUICK=1 (a tiny model and few runs: a smoke test), BENCH_MODEL=file
- * (default models/default.dmm, else a stand-in of the default architecture written to
- * BENCH_DIR), BENCH_THREADS (default all cores), BENCH_FULL=1 (every sampler at batch 1
+ * (default models/default.dmm, else a wave stand-in of the training preset "small" written
+ * to BENCH_DIR), BENCH_THREADS (default all cores), BENCH_FULL=1 (every sampler at batch 1
  * and 8, with and without guidance; default: the default sampler in all four settings
  * and the others at batch 1 without guidance), BENCH_TORCH=0 (skip PyTorch),
- * BENCH_ONLY=layers,passes (some of peak, gemm, layers, passes, sampling, training, memory,
- * torch), BENCH_DIR (build/bench), BENCH_JSON (build/bench.json), PYTHON (/usr/bin/python3),
- * DMAUDIO (build/dmaudio). */
+ * BENCH_ONLY=layers,passes (some of peak, load, gemm, layers, passes, sampling, training,
+ * memory, torch), BENCH_DIR (build/bench), BENCH_JSON (build/bench.json), PYTHON
+ * (/usr/bin/python3), DMAUDIO (build/dmaudio). */
 #include "dmaudio.h"
 #include "internal.h"
 #include "layers.h"
@@ -403,7 +412,7 @@ static void bench_layers(const settings *S, const dm_model *m)
     /* per layer type: the sum of each op's median time */
     static const char *const kinds[] = {"conv",   "attention", "groupnorm+silu", "groupnorm",
                                         "silu",   "film",      "add",            "concat",
-                                        "upsample", "linear"};
+                                        "upsample", "linear",  "positions"};
     enum { NK = sizeof kinds / sizeof kinds[0] };
     double kf[NK], kt[NK], total_t = 0.0;
     for (int k = 0; k < NK; k++) {
@@ -451,19 +460,32 @@ typedef struct gemm_shape {
 } gemm_shape;
 
 /* The GEMM backend alone on the convolutions' products: (Cout x Lout x Cin*K) per item,
- * as one dm_sgemm call on all threads. */
+ * as one dm_sgemm call on all threads. Spec models add the input and output convolutions,
+ * whose bin channels (130 at n_fft 128) make them real products; for wave they are not. */
 static void bench_gemm(const settings *S, const dm_model *m)
 {
     const dm_unet_config *u = dm_unet_get_config(dm_model_unet_const(m));
     dm_model_info in = dm_model_get_info(m);
-    gemm_shape shapes[8];
-    int ns = 0, L = in.net_length, K = u->kernel;
-    int L1 = L / u->factors[0], L2 = L1 / u->factors[1];
-    shapes[ns++] = (gemm_shape){u->channels[0], L, u->channels[0] * K, "level 0 conv"};
-    shapes[ns++] = (gemm_shape){u->channels[0], L, 2 * u->channels[0] * K, "up0 conv1"};
-    shapes[ns++] = (gemm_shape){u->channels[1], L1, u->channels[1] * K, "level 1 conv"};
-    shapes[ns++] = (gemm_shape){u->channels[2], L2, u->channels[2] * K, "level 2 conv"};
-    shapes[ns++] = (gemm_shape){3 * u->channels[2], L2, u->channels[2], "qkv 1x1"};
+    gemm_shape shapes[DM_MAX_LEVELS + 8];
+    int ns = 0, K = u->kernel, Ls[DM_MAX_LEVELS], attn = -1;
+    static char what[DM_MAX_LEVELS][24];
+    Ls[0] = in.net_length;
+    for (int l = 1; l < u->n_levels; l++)
+        Ls[l] = Ls[l - 1] / u->factors[l - 1];
+    if (in.repr == DM_REPR_SPEC)
+        shapes[ns++] = (gemm_shape){u->channels[0], Ls[0], (u->in_channels + u->positions) * K,
+                                    "in conv"};
+    for (int l = 0; l < u->n_levels; l++) {
+        snprintf(what[l], sizeof what[l], "level %d conv", l);
+        shapes[ns++] = (gemm_shape){u->channels[l], Ls[l], u->channels[l] * K, what[l]};
+        if (u->attention[l])
+            attn = l;
+    }
+    shapes[ns++] = (gemm_shape){u->channels[0], Ls[0], 2 * u->channels[0] * K, "up0 conv1"};
+    if (in.repr == DM_REPR_SPEC)
+        shapes[ns++] = (gemm_shape){u->out_channels, Ls[0], u->channels[0] * K, "out conv"};
+    if (attn >= 0) /* the deepest level with attention */
+        shapes[ns++] = (gemm_shape){3 * u->channels[attn], Ls[attn], u->channels[attn], "qkv 1x1"};
     shapes[ns++] = (gemm_shape){512, 512, 512, "square"};
     const int runs = S->quick ? 3 : 9;
     for (int i = 0; i < ns; i++) {
@@ -548,7 +570,7 @@ static void bench_passes(const settings *S, const dm_model *m)
             double t1 = time_pass(S, m, B, 0, 1, &n);
             snprintf(name, sizeof name, "U-Net forward, batch %d, 1 thread", B);
             r = gflops_row("unet", name, f / t1 * 1e-9, n);
-            r->frac_peak = f / t1 * 1e-9 / peak_1;
+            r->frac_peak = peak_1 > 0 ? f / t1 * 1e-9 / peak_1 : -1.0; /* BENCH_ONLY: maybe none */
             snprintf(r->note, sizeof r->note, "of 1-thread peak; x%.2f on %d", t1 / t,
                      S->threads);
         }
@@ -651,6 +673,40 @@ static void train_run(void *ctx)
         die("training step", &err);
 }
 
+/* The model the training rows train: m itself when its classes are the dataset's, else
+ * (the bundled model's drum classes, say) one of the same network, representation and
+ * schedule with the dataset's classes and random weights: the class table is the only
+ * difference, (classes + 1) x embedding floats, nothing a step's time notices. */
+static dm_model *training_model(const dm_model *m, const dm_dataset *ds)
+{
+    dm_model_info in = dm_model_get_info(m);
+    int nc = dm_dataset_n_classes(ds), same = nc == in.n_classes;
+    for (int c = 0; same && c < nc; c++)
+        same = strcmp(dm_dataset_class_name(ds, c), dm_model_class_name(m, c)) == 0;
+    if (same)
+        return NULL;
+    const char *names[DM_DATASET_MAX_CLASSES];
+    for (int c = 0; c < nc; c++)
+        names[c] = dm_dataset_class_name(ds, c);
+    dm_model_params p = dm_model_default_params();
+    p.unet = *dm_unet_get_config(dm_model_unet_const(m));
+    p.repr = in.repr, p.sample_rate = in.sample_rate, p.audio_channels = in.audio_channels;
+    p.length = in.length, p.n_fft = in.n_fft, p.hop = in.hop, p.schedule = in.schedule;
+    p.schedule_shift = in.schedule_shift, p.timesteps = in.timesteps;
+    p.prediction = in.prediction, p.data_scale = in.data_scale;
+    p.n_classes = nc, p.class_names = nc ? names : NULL, p.name = "bench-train";
+    dm_model *t;
+    dm_error err;
+    if (dm_model_create(&p, 1, &t, &err) != DM_OK)
+        die("training model", &err);
+    fprintf(stderr, "bench: training: the model has %d classes, the synthetic data %d: the "
+                    "rows train the same network with the data's classes\n",
+            in.n_classes, nc);
+    return t;
+}
+
+/* Spec models: each step encodes its batch (STFT and compression) before the network,
+ * as `dmaudio train` does; PyTorch's training row starts from network-space tensors. */
 static void bench_training(const settings *S, const dm_model *m, const char *data)
 {
     dm_model_info in = dm_model_get_info(m);
@@ -660,13 +716,14 @@ static void bench_training(const settings *S, const dm_model *m, const char *dat
     dm_error err;
     if (dm_dataset_load(data, &dp, &ds, &err) != DM_OK)
         die("dataset", &err);
+    dm_model *own = training_model(m, ds);
     int batches[2] = {1, 8};
     for (int bi = 0; bi < 2; bi++) {
         dm_train_params tp = dm_train_default_params();
         tp.batch = batches[bi];
         tp.n_threads = S->threads;
         train_job j = {NULL, ds};
-        if (dm_trainer_create(m, &tp, &j.t, &err) != DM_OK)
+        if (dm_trainer_create(own ? own : m, &tp, &j.t, &err) != DM_OK)
             die("trainer", &err);
         train_run(&j); /* warm up */
         int n;
@@ -674,9 +731,11 @@ static void bench_training(const settings *S, const dm_model *m, const char *dat
         char name[64];
         snprintf(name, sizeof name, "training step, batch %d", tp.batch);
         row *r = add_row("train", name, "samples/s", tp.batch / t, n);
-        snprintf(r->note, sizeof r->note, "%.3f s a step", t);
+        snprintf(r->note, sizeof r->note, "%.3f s a step%s%s", t,
+                 in.repr == DM_REPR_SPEC ? ", STFT incl." : "", own ? ", data's classes" : "");
         dm_trainer_free(j.t);
     }
+    dm_model_free(own);
     dm_dataset_free(ds);
 }
 
@@ -767,10 +826,30 @@ static void bench_rss(const settings *S, const dm_model *m, const char *model_pa
     snprintf(he, sizeof he, "%d", u->heads);
     snprintf(ke, sizeof ke, "%d", u->kernel);
     snprintf(bl, sizeof bl, "%d", u->blocks);
-    char *a3[] = {(char *)S->dmaudio, "train", (char *)data, "-o", tout, "--channels", ch,
-                  "--factors", fa, "--attention", at, "--groups", gr, "--heads", he, "--kernel",
-                  ke, "--blocks", bl, "--rate", rate, "--length", len, "--steps", "2",
-                  "--batch", "8", "--force", "--quiet", NULL};
+    /* the same network and representation (the classes are the data's) */
+    char *a3[64] = {(char *)S->dmaudio, "train", (char *)data, "-o", tout, "--channels", ch,
+                    "--factors", fa, "--attention", at, "--groups", gr, "--heads", he,
+                    "--kernel", ke, "--blocks", bl, "--rate", rate, "--length", len,
+                    "--repr", (char *)dm_repr_name(in.repr), "--steps", "2", "--batch", "8",
+                    "--force", "--quiet", NULL};
+    int na = 0;
+    while (a3[na])
+        na++;
+    char nfft[16], hop[16], pos[16], shift[32];
+    if (in.repr == DM_REPR_SPEC) {
+        snprintf(nfft, sizeof nfft, "%d", in.n_fft);
+        snprintf(hop, sizeof hop, "%d", in.hop);
+        a3[na++] = "--n-fft", a3[na++] = nfft, a3[na++] = "--hop", a3[na++] = hop;
+    }
+    if (u->positions) {
+        snprintf(pos, sizeof pos, "%d", u->positions);
+        a3[na++] = "--positions", a3[na++] = pos;
+    }
+    if (in.schedule_shift != 1.0) {
+        snprintf(shift, sizeof shift, "%.17g", in.schedule_shift);
+        a3[na++] = "--schedule-shift", a3[na++] = shift;
+    }
+    a3[na] = NULL;
     r = add_row("memory", "peak RSS, dmaudio train", "MB", child_rss_mb(S, a3), 1);
     snprintf(r->note, sizeof r->note, "batch 8");
 }
@@ -789,7 +868,11 @@ static void write_f32(const settings *S, const char *name, const float *v, size_
 }
 
 /* What the PyTorch side checks its outputs against: a forward pass at batch 2 and a guided
- * DPM-Solver++(2M) run at batch 1 (initial noise, noise levels and times, our result). */
+ * DPM-Solver++(2M) run at batch 1 (initial noise, noise levels and times, our result). The
+ * run is dm_generate's, so its result is audio (audio_channels, length): the PyTorch side
+ * decodes its own network-space result with the representation written here (wave: / the
+ * data scale; spec: the compression inverted, then torch.istft). The noise levels and times
+ * come from the model's schedule, its shift included. */
 static void write_reference(const settings *S, const dm_model *m, const char *model_path)
 {
     dm_model_info in = dm_model_get_info(m);
@@ -820,14 +903,13 @@ static void write_reference(const settings *S, const dm_model *m, const char *mo
     p.cls = in.n_classes ? 0 : -1;
     int steps = S->quick ? 2 : dm_sampler_default_steps(DM_SAMPLER_DPMPP_2M);
     p.steps = steps;
-    float *noise = alloc_f(n), *audio = alloc_f((size_t)in.audio_channels * in.length);
+    const size_t na = (size_t)in.audio_channels * in.length;
+    float *noise = alloc_f(n), *audio = alloc_f(na);
     dm_generator_noise(g, p.seed, noise, &err);
     if (dm_generate(g, &p, 1, audio, &err) != DM_OK)
         die("generate", &err);
     write_f32(S, "smp_noise", noise, n);
-    for (size_t i = 0; i < (size_t)in.audio_channels * in.length; i++)
-        audio[i] *= (float)in.data_scale; /* wave: the network's layout */
-    write_f32(S, "smp_out", audio, n);
+    write_f32(S, "smp_out", audio, na);
     dm_generator_free(g);
     /* the noise levels and the times the network sees */
     dm_loop_params lp;
@@ -842,6 +924,10 @@ static void write_reference(const settings *S, const dm_model *m, const char *mo
         die(path, NULL);
     fprintf(f, "model %s\nthreads %d\nquick %d\nchannels %d\nlength %d\nclasses %d\n", model_path,
             S->threads, S->quick, C, L, in.n_classes);
+    fprintf(f, "repr %s\naudio_channels %d\naudio_length %d\nn_fft %d\nhop %d\n"
+               "data_scale %.17g\ncompression %.17g\n",
+            dm_repr_name(in.repr), in.audio_channels, in.length, in.n_fft, in.hop, in.data_scale,
+            DM_SPEC_COMPRESSION);
     fprintf(f, "flops_b1 %.17g\n", dm_unet_forward_flops(net, 1, L));
     fprintf(f, "fwd_t %.9g %.9g\nfwd_cls %d %d\n", t[0], t[1], cls[0], cls[1]);
     fprintf(f, "smp_cls %d\nsmp_guidance %.17g\nprediction %s\n", p.cls, p.guidance,
@@ -916,9 +1002,14 @@ static void print_and_save(const settings *S, const dm_model *m, const char *mod
                            double seconds)
 {
     dm_model_info in = dm_model_get_info(m);
-    printf("\ndmaudio bench: %d threads, model %s (%zu parameters, %d x %d, %.3f s clips at %d "
-           "Hz), %s\n",
-           S->threads, model_path, in.n_params, in.net_channels, in.net_length,
+    char repr[64];
+    if (in.repr == DM_REPR_SPEC)
+        snprintf(repr, sizeof repr, "spec n_fft %d hop %d", in.n_fft, in.hop);
+    else
+        snprintf(repr, sizeof repr, "%s", dm_repr_name(in.repr));
+    printf("\ndmaudio bench: %d threads, model %s (%s, %zu parameters, network %d x %d, %.3f s "
+           "clips at %d Hz), %s\n",
+           S->threads, model_path, repr, in.n_params, in.net_channels, in.net_length,
            (double)in.length / in.sample_rate, in.sample_rate, S->quick ? "QUICK" : "full");
     printf("medians of the runs shown; ratio = ours / PyTorch in throughput (> 1: we are "
            "faster)\n\n");
@@ -946,6 +1037,10 @@ static void print_and_save(const settings *S, const dm_model *m, const char *mod
         die(S->json, NULL);
     fprintf(f, "{\n  \"threads\": %d,\n  \"quick\": %d,\n  \"model\": ", S->threads, S->quick);
     json_str(f, model_path);
+    fprintf(f, ",\n  \"repr\": ");
+    json_str(f, dm_repr_name(in.repr));
+    fprintf(f, ",\n  \"net_channels\": %d,\n  \"net_length\": %d", in.net_channels,
+            in.net_length);
     fprintf(f, ",\n  \"n_params\": %zu,\n  \"peak_gflops_1\": %.6g,\n  \"peak_gflops_n\": %.6g,\n"
                "  \"seconds\": %.1f,\n  \"rows\": [\n",
             in.n_params, peak_1, peak_n, seconds);
@@ -1021,11 +1116,6 @@ int main(int argc, char **argv)
         m = standin_model(&S, model_path, sizeof model_path);
     }
     dm_model_info in = dm_model_get_info(m);
-    if (in.repr != DM_REPR_WAVE) {
-        fprintf(stderr, "bench: %s: a %s model; the bench drives wave models\n", model_path,
-                dm_repr_name(in.repr));
-        return 1;
-    }
     char data[512];
     snprintf(data, sizeof data, "%s/data", S.dir);
     if (dm_synth_write_dataset(data, 4, 1, in.sample_rate, in.length, &err) != DM_OK)

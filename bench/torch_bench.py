@@ -9,6 +9,15 @@ of the default sampler, and a training step (forward, backward, AdamW, EMA). Wri
 DIR/torch.txt: one "row name<TAB>value" line per row of bench.c's table (same units), and
 "check ..." lines with the measured errors.
 
+Wave and spec models alike: everything runs in network space, x of shape (B, C, L) with the
+network's channels and length (spec: compressed-STFT bins x frames). The sampling check's
+noise levels and times are the C side's (the model's schedule, its shift included); our run
+is dm_generate's audio, so this side decodes its own result as dmaudio.h defines the
+representation (wave: / data_scale; spec: the compression inverted, then torch.istft) and
+compares audio. The timed sampling rows stop at the network-space result (no decoding), the
+training row starts from network-space tensors (no STFT encoding) and draws its noise levels
+from the plain cosine schedule: timing, not the model's exact training.
+
 Inference uses torch.inference_mode() and the faster of eager mode and a frozen TorchScript
 graph (torch.jit.freeze + optimize_for_inference: oneDNN convolutions); channels-last does not
 apply to 1-D convolutions. Every time is a median. Needs Debian's python3-torch.
@@ -254,6 +263,32 @@ def read_reference(d):
     return ref
 
 
+def decode(x, ref):
+    """The network's (1, C, L) tensor -> (audio_channels, length) audio, as dm_codec_decode."""
+    ds = float(ref["data_scale"][0])
+    ch, n = int(ref["audio_channels"][0]), int(ref["audio_length"][0])
+    y = x[0].to(torch.float64) / ds
+    if ref["repr"][0] == "wave":
+        return y.reshape(ch, n)
+    if ref["repr"][0] != "spec":
+        raise SystemExit("torch_bench: unknown representation %s" % ref["repr"][0])
+    n_fft, hop = int(ref["n_fft"][0]), int(ref["hop"][0])
+    a = float(ref["compression"][0])
+    bins = n_fft // 2 + 1
+    window = torch.hann_window(n_fft, periodic=True, dtype=torch.float64)
+    out = []
+    for c in range(ch):
+        re, im = y[2 * bins * c:2 * bins * c + bins], y[2 * bins * c + bins:2 * bins * (c + 1)]
+        mag = torch.sqrt(re * re + im * im)
+        f = torch.where(mag > 0, mag.clamp_min(1e-300) ** (1.0 / a - 1.0), torch.zeros_like(mag))
+        X = torch.complex(re * f, im * f)
+        X[0].imag.zero_()  # a real signal's DC and Nyquist bins are real
+        X[bins - 1].imag.zero_()
+        out.append(torch.istft(X, n_fft, hop_length=hop, win_length=n_fft, window=window,
+                               center=True, normalized=False, onesided=True, length=n))
+    return torch.stack(out)
+
+
 def rel_err(a, b):
     return float((a - b).abs().max() / b.abs().max().clamp_min(1e-30))
 
@@ -271,6 +306,9 @@ def main():
     ref = read_reference(a.dir)
     kv, tensors = read_dmm(ref["model"][0])
     cfg = Config(kv)
+    if kv.get("dmaudio.repr", "wave") != ref["repr"][0]:
+        raise SystemExit("torch_bench: the model file says %s, bench.c %s"
+                         % (kv.get("dmaudio.repr"), ref["repr"][0]))
     C, L = int(ref["channels"][0]), int(ref["length"][0])
     flops1 = float(ref["flops_b1"][0])
     net = UNet(cfg, tensors)
@@ -322,10 +360,11 @@ def main():
     scls = cfg.n_classes if scls < 0 else scls
     guidance = float(ref["smp_guidance"][0])
     noise = torch.from_numpy(np.fromfile(a.dir + "/smp_noise.f32", dtype=np.float32)).reshape(1, C, L)
-    s_ours = torch.from_numpy(np.fromfile(a.dir + "/smp_out.f32", dtype=np.float32)).reshape(1, C, L)
+    s_ours = torch.from_numpy(np.fromfile(a.dir + "/smp_out.f32", dtype=np.float32)).reshape(
+        int(ref["audio_channels"][0]), int(ref["audio_length"][0])).to(torch.float64)
     with torch.inference_mode():
-        s_torch = sample_dpmpp(runner, noise, sigmas, us, scls, guidance, cfg.n_classes,
-                               cfg.prediction)
+        s_torch = decode(sample_dpmpp(runner, noise, sigmas, us, scls, guidance, cfg.n_classes,
+                                      cfg.prediction), ref)
     e_smp = rel_err(s_ours, s_torch)
     out("check sampling max rel err", e_smp,
         "tolerance %g: %s" % (SAMPLE_TOL, "ok" if e_smp <= SAMPLE_TOL else "FAILED"))
@@ -365,6 +404,8 @@ def main():
                 bsz / ts)
 
     # ---- training step: v-prediction MSE, AdamW, EMA (as core/src/train.c) ----
+    # For timing only: x0 is random network-space data (ours encodes audio, spec: the STFT
+    # included), and the noise levels follow the plain cosine abar (no schedule shift).
     abar = lambda u: math.cos((u + 0.008) / 1.008 * math.pi / 2) ** 2
     for bsz in (1, 8):
         opt = torch.optim.AdamW(net.parameters(), lr=3e-4, weight_decay=0.01)
