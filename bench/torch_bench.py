@@ -228,6 +228,8 @@ def sample_dpmpp(net, noise, sigmas, us, cls, guidance, n_classes, prediction):
             out = out[bsz:] + guidance * (out[:bsz] - out[bsz:])
         if prediction == "v":
             den = c * xin - (sc * c) * out
+        elif prediction == "x0":
+            den = out
         else:
             den = (xin - (sc * c) * out) / c
         h = math.log(sc / sn) if sn > 0 else 0.0

@@ -55,7 +55,8 @@ const char dm_train_usage[] =
     "      --schedule-shift S    scale the schedule's noise by S against the data\n"
     "                            (SNR / S^2), so that long clips' coarse shape is\n"
     "                            learnt; 1/64..64 [1]\n"
-    "      --prediction NAME     what the network predicts, v or eps [v]\n"
+    "      --prediction NAME     what the network predicts: v, eps or x0 (x0: silence\n"
+    "                            is an output of 0, not a copy of the input's noise) [v]\n"
     "      --data-scale X|auto   audio gain before diffusion; auto = 0.5 / RMS of the\n"
     "                            data (spec: of its compressed STFT), clamped to\n"
     "                            0.1..100 [auto]\n"
@@ -299,7 +300,7 @@ static int parse_options(int argc, char **argv, train_opts *o)
             break;
         case OPT_PREDICTION:
             if (dm_prediction_from_name(optarg, &o->prediction) != 0) {
-                fprintf(stderr, "dmaudio train: --prediction: unknown target '%s' (v, eps)\n",
+                fprintf(stderr, "dmaudio train: --prediction: unknown target '%s' (v, eps, x0)\n",
                         optarg);
                 r = -1;
             }

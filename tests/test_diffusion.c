@@ -205,15 +205,20 @@ static void test_prediction_conversions(void **state)
             if (p == DM_PREDICT_V)
                 for (int i = 0; i < n; i++)
                     assert_true(fabs(tgt[i] - (a * eps[i] - s * x0[i])) < 1e-6);
+            if (p == DM_PREDICT_X0)
+                assert_memory_equal(tgt, x0, sizeof tgt);
             dm_prediction_to_x0_eps((dm_prediction)p, a, s, xt, tgt, r0, re, n);
             double tol = p == DM_PREDICT_EPS ? 1e-5 / a : 1e-5;
             assert_close("x0 round trip", r0, x0, n, tol);
-            assert_close("eps round trip", re, eps, n, 1e-5);
+            assert_close("eps round trip", re, eps, n, p == DM_PREDICT_X0 ? 1e-5 / s : 1e-5);
         }
     }
     dm_prediction k;
     assert_int_equal(dm_prediction_from_name("v", &k), 0);
     assert_int_equal(k, DM_PREDICT_V);
+    assert_int_equal(dm_prediction_from_name("x0", &k), 0);
+    assert_int_equal(k, DM_PREDICT_X0);
+    assert_string_equal(dm_prediction_name(DM_PREDICT_X0), "x0");
 }
 
 /* ---- sampler trajectories ---- */

@@ -441,29 +441,34 @@ static void test_training_lowers_the_loss(void **state)
 {
     (void)state;
     dm_dataset *ds = synth_dataset(6);
-    dm_model_params mp = tiny_params(3);
-    dm_model *m;
-    assert_int_equal(dm_model_create(&mp, 1, &m, NULL), DM_OK);
-    dm_trainer *t;
-    dm_train_params tp = tiny_train();
-    tp.batch = 8;
-    dm_error err;
-    if (dm_trainer_create(m, &tp, &t, &err) != DM_OK)
-        fail_msg("%s", err.message);
-    double first = 0, last = 0, loss;
-    for (int s = 0; s < 60; s++) {
-        if (dm_trainer_step(t, ds, &loss, &err) != DM_OK)
+    const dm_prediction targets[] = {DM_PREDICT_V, DM_PREDICT_X0};
+    for (int k = 0; k < 2; k++) {
+        dm_model_params mp = tiny_params(3);
+        mp.prediction = targets[k];
+        dm_model *m;
+        assert_int_equal(dm_model_create(&mp, 1, &m, NULL), DM_OK);
+        dm_trainer *t;
+        dm_train_params tp = tiny_train();
+        tp.batch = 8;
+        dm_error err;
+        if (dm_trainer_create(m, &tp, &t, &err) != DM_OK)
             fail_msg("%s", err.message);
-        if (s < 10)
-            first += loss / 10;
-        if (s >= 50)
-            last += loss / 10;
+        double first = 0, last = 0, loss;
+        for (int s = 0; s < 60; s++) {
+            if (dm_trainer_step(t, ds, &loss, &err) != DM_OK)
+                fail_msg("%s", err.message);
+            if (s < 10)
+                first += loss / 10;
+            if (s >= 50)
+                last += loss / 10;
+        }
+        print_message("# training loss (%s prediction): first 10 steps %.4f, last 10 steps %.4f\n",
+                      dm_prediction_name(targets[k]), first, last);
+        assert_true(last < 0.8 * first);
+        assert_int_equal(dm_trainer_step_count(t), 60);
+        dm_trainer_free(t);
+        dm_model_free(m);
     }
-    print_message("# training loss: first 10 steps %.4f, last 10 steps %.4f\n", first, last);
-    assert_true(last < 0.8 * first);
-    assert_int_equal(dm_trainer_step_count(t), 60);
-    dm_trainer_free(t);
-    dm_model_free(m);
     dm_dataset_free(ds);
 }
 

@@ -238,8 +238,11 @@ void dm_diffuse(const dm_schedule *s, int t, const float *x0, const float *eps, 
                 size_t n);
 
 /* Prediction targets and their conversions, at a noise level (alpha, sigma):
- * x_t = alpha x0 + sigma eps, v = alpha eps - sigma x0. */
-typedef enum dm_prediction { DM_PREDICT_EPS, DM_PREDICT_V, DM_PREDICTION_COUNT } dm_prediction;
+ * x_t = alpha x0 + sigma eps, v = alpha eps - sigma x0. With eps and v the network must copy
+ * its input's noise to its output wherever the clip is silent; with x0 it outputs 0 there. */
+typedef enum dm_prediction {
+    DM_PREDICT_EPS, DM_PREDICT_V, DM_PREDICT_X0, DM_PREDICTION_COUNT
+} dm_prediction;
 const char *dm_prediction_name(dm_prediction p);
 int dm_prediction_from_name(const char *name, dm_prediction *out);
 /* From the network's output and x_t, the implied x0 and eps (either may be NULL). */

@@ -7,7 +7,7 @@
 #include <string.h>
 
 static const char *const schedule_names[DM_SCHEDULE_COUNT] = {"linear", "cosine"};
-static const char *const prediction_names[DM_PREDICTION_COUNT] = {"eps", "v"};
+static const char *const prediction_names[DM_PREDICTION_COUNT] = {"eps", "v", "x0"};
 
 const char *dm_schedule_name(dm_schedule_kind kind)
 {
@@ -207,6 +207,15 @@ void dm_prediction_to_x0_eps(dm_prediction p, double alpha, double sigma, const 
             if (eps)
                 eps[i] = s * xi + a * vi;
         }
+    } else if (p == DM_PREDICT_X0) {
+        float a = (float)alpha, inv_s = (float)(1.0 / (sigma > 1e-12 ? sigma : 1e-12));
+        for (size_t i = 0; i < n; i++) {
+            float xi = x_t[i], x0i = out[i];
+            if (eps)
+                eps[i] = (xi - a * x0i) * inv_s;
+            if (x0)
+                x0[i] = x0i;
+        }
     } else {
         float inv_a = (float)(1.0 / (alpha > 1e-12 ? alpha : 1e-12)), s = (float)sigma;
         for (size_t i = 0; i < n; i++) {
@@ -226,6 +235,8 @@ void dm_prediction_target(dm_prediction p, double alpha, double sigma, const flo
         float a = (float)alpha, s = (float)sigma;
         for (size_t i = 0; i < n; i++)
             target[i] = a * eps[i] - s * x0[i];
+    } else if (p == DM_PREDICT_X0) {
+        memcpy(target, x0, n * sizeof *target);
     } else {
         memcpy(target, eps, n * sizeof *target);
     }

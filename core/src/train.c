@@ -307,7 +307,9 @@ static double loss_weight(const dm_train_params *p, dm_prediction pred, double a
         return 1.0;
     double snr = (alpha * alpha) / fmax(sigma * sigma, 1e-20);
     double w = fmin(snr, p->min_snr_gamma);
-    return pred == DM_PREDICT_V ? w / (snr + 1.0) : w / snr;
+    /* the paper's weight is min(SNR, gamma) on the x0 error, which is (SNR + 1) times
+     * smaller than the v error and SNR times smaller than the eps error */
+    return pred == DM_PREDICT_X0 ? w : pred == DM_PREDICT_V ? w / (snr + 1.0) : w / snr;
 }
 
 /* The multi-resolution STFT term (wave models), over the nb items of a shard of a batch of B:
