@@ -798,6 +798,7 @@ struct dm_unet_state {
                             /* inference, n_arenas arenas of one item each     */
     int n_arenas;           /* inference: threads that run items at once       */
     float *dact;            /* their gradients (train only)                   */
+    float *pos;             /* the position channels (P, length), made once    */
     size_t act_n;
     float *scratch;
     size_t scratch_n;       /* floats per copy (backward)                     */
@@ -890,7 +891,11 @@ dm_status dm_unet_state_create(const dm_unet *net, const dm_unet_state_params *p
         st->dact = dm_alloc(total, sizeof(float));
         st->grads = dm_alloc(net->n_params, sizeof(float));
     }
-    if (!st->act || !st->scratch || !st->cls || (st->train && (!st->dact || !st->grads))) {
+    const int P = net->cfg.positions;
+    if (P > 0 && (st->pos = dm_alloc((size_t)P * st->length, sizeof(float))) != NULL)
+        dm_position_embedding_forward(st->pos, 1, P, st->length); /* not per pass: sin, cos */
+    if (!st->act || !st->scratch || !st->cls || (st->train && (!st->dact || !st->grads)) ||
+        (P > 0 && !st->pos)) {
         size_t mb = (total * (st->train ? 2 : (size_t)st->n_arenas) * sizeof(float)) >> 20;
         dm_unet_state_free(st);
         return dm_fail(err, DM_ERR_OUT_OF_MEMORY, "U-Net state: out of memory (%zu MiB needed)",
@@ -911,6 +916,7 @@ void dm_unet_state_free(dm_unet_state *st)
     dm_free(st->scratch);
     dm_free(st->grads);
     dm_free(st->cls);
+    dm_free(st->pos);
     free(st);
 }
 
@@ -1005,7 +1011,8 @@ static void op_forward(const dm_unet *net, const dm_unet_state *st, const pass *
     case OP_NOP:
         break;
     case OP_POS:
-        dm_position_embedding_forward(y, B, o->C, o->L);
+        for (int b = 0; b < B; b++)
+            memcpy(y + (size_t)b * o->C * o->L, st->pos, (size_t)o->C * o->L * sizeof *y);
         break;
     case OP_ATTN:
         if (st->train)
