@@ -107,8 +107,11 @@ else
 endif
 
 ALL_CPPFLAGS = -D_GNU_SOURCE -Icore/include -Icore/src $(LIB_PC_CFLAGS) $(CPPFLAGS)
-ALL_CFLAGS   = -std=c11 -Wall -Wextra -fPIC $(OMP_FLAGS) $(OMP_WARN) $(ARCH_FLAGS) $(SAN_FLAGS) \
-               $(CFLAGS)
+# -fno-math-errno and -fno-trapping-math change no computed value (nothing reads errno after
+# a math call or the floating-point exception flags); they let loops with sqrt or a select
+# vectorise (the AdamW step).
+ALL_CFLAGS   = -std=c11 -fno-math-errno -fno-trapping-math -Wall -Wextra -fPIC $(OMP_FLAGS) \
+               $(OMP_WARN) $(ARCH_FLAGS) $(SAN_FLAGS) $(CFLAGS)
 DEP_FLAGS    = -MMD -MP
 ALL_LDFLAGS  = $(OMP_FLAGS) $(SAN_FLAGS) -Wl,--as-needed $(LDFLAGS)
 ALL_LDLIBS   = $(LIB_PC_LIBS) -lm $(LDLIBS)

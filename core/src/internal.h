@@ -17,6 +17,15 @@
 #define DM_PRINTF(a, b)
 #endif
 
+/* DM_CLONES: hot element-wise kernels compiled for AVX-512, AVX2 and the baseline, the best one
+ * chosen when the library loads (the build itself stays portable). Contraction into FMA is
+ * off (-std=c11), so every version computes the same bits. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define DM_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define DM_CLONES
+#endif
+
 /* Fills err (when not NULL) and returns status, so that callers can write
  * `return dm_fail(err, DM_ERR_FORMAT, "%s: truncated", path);`. */
 dm_status dm_fail(dm_error *err, dm_status status, const char *fmt, ...) DM_PRINTF(3, 4);

@@ -10,15 +10,6 @@
 /* Element-wise math that vectorises                                         */
 /* ------------------------------------------------------------------------ */
 
-/* The hot element-wise kernels are compiled for AVX-512, AVX2 and the baseline, the best one
- * chosen when the library loads (the build itself stays portable). Contraction into FMA is
- * off (-std=c11), so every version computes the same bits. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define DM_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define DM_CLONES
-#endif
-
 /* exp(x) without branches or calls, so that loops over it vectorise: x = k ln2 + r with
  * |r| <= ln2/2, exp(r) by Cephes' degree-7 polynomial (relative error < 2e-7 over the range),
  * times 2^k built from the exponent bits. x is clamped to [-87.3, 88.3], and below -87.3

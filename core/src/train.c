@@ -16,6 +16,7 @@
  * numbers of item b are the same whichever shard or process draws them. */
 #include "internal.h"
 #include "model_internal.h"
+#include "optim.h"
 
 #include "dmaudio_audio.h"
 #include "dmaudio_spectral.h"
@@ -260,7 +261,13 @@ dm_status dm_trainer_set_group(dm_trainer *t, int rank, int size, dm_train_reduc
 
 dm_train_params dm_trainer_params(const dm_trainer *t) { return t->p; }
 int64_t dm_trainer_step_count(const dm_trainer *t) { return t->step; }
-const dm_model *dm_trainer_model(const dm_trainer *t) { return t->ema; }
+/* The EMA's checksum (a CRC of every weight) is brought up to date here, when the model is
+ * asked for, rather than by every step, where it cost as much as the optimiser. */
+const dm_model *dm_trainer_model(const dm_trainer *t)
+{
+    dm_model_update_checksum(t->ema);
+    return t->ema;
+}
 
 static double lr_at(const dm_train_params *p, int64_t step)
 {
@@ -476,33 +483,13 @@ dm_status dm_trainer_step(dm_trainer *t, const dm_dataset *ds, double *loss, dm_
                        (long long)t->step);
 
     /* clip, AdamW, EMA */
-    float *w = dm_unet_params(dm_model_unet(t->model));
-    double norm = 0.0;
-    for (size_t j = 0; j < t->np; j++)
-        norm += (double)g[j] * g[j];
-    norm = sqrt(norm);
-    double clip = (t->p.grad_clip > 0.0 && norm > t->p.grad_clip) ? t->p.grad_clip / norm : 1.0;
-    const double lr = lr_at(&t->p, t->step);
-    const double b1 = t->p.beta1, b2 = t->p.beta2, step1 = (double)(t->step + 1);
-    const double c1 = 1.0 - pow(b1, step1), c2 = 1.0 - pow(b2, step1);
-    const double wd = t->p.weight_decay;
-    const double ed = fmin(t->p.ema_decay, (1.0 + step1) / (10.0 + step1));
-    float *e = dm_unet_params(dm_model_unet(t->ema));
-#pragma omp parallel for schedule(static) if (dm_par(16.0 * t->np))
-    for (size_t j = 0; j < t->np; j++) {
-        double gj = g[j] * clip;
-        double mj = b1 * t->m[j] + (1.0 - b1) * gj;
-        double vj = b2 * t->v[j] + (1.0 - b2) * gj * gj;
-        t->m[j] = (float)mj;
-        t->v[j] = (float)vj;
-        double upd = (mj / c1) / (sqrt(vj / c2) + t->p.adam_eps);
-        if (t->decay[j])
-            upd += wd * w[j];
-        w[j] = (float)(w[j] - lr * upd);
-        e[j] = (float)(ed * e[j] + (1.0 - ed) * w[j]);
-    }
-    t->step++;
-    dm_model_update_checksum(t->ema);
+    const dm_optim o = {.lr = lr_at(&t->p, t->step), .beta1 = t->p.beta1, .beta2 = t->p.beta2,
+                        .eps = t->p.adam_eps, .weight_decay = t->p.weight_decay,
+                        .grad_clip = t->p.grad_clip, .ema_decay = t->p.ema_decay,
+                        .step = t->step};
+    dm_optim_step(&o, t->np, g, t->m, t->v, t->decay, dm_unet_params(dm_model_unet(t->model)),
+                  dm_unet_params(dm_model_unet(t->ema)));
+    t->step++; /* the EMA's checksum: in dm_trainer_model */
     if (loss)
         *loss = total;
     return DM_OK;
