@@ -9,6 +9,7 @@
  * close a float32 forward can get. */
 #include "check.h"
 #include "dmaudio.h"
+#include "internal.h"
 #include "layers.h"
 
 #define REF_TOL 1e-4
@@ -399,6 +400,115 @@ static void test_backward_accumulates(void **state)
     lcase_free(&c);
 }
 
+/* The jobs a forward convolution is cut into (column tiles; row blocks when an item has few
+ * columns; linear layers' row blocks) against the definition, summed in double: shapes like
+ * the default model's, large enough to be cut (the fixtures' are not). Also the same bits on
+ * 1 and 2 threads, and an item alone as within a batch of 3. */
+static void direct_conv(double *y, const float *x, const float *w, const float *b,
+                        const dm_conv1d_shape *s)
+{
+    for (int o = 0; o < s->Cout; o++)
+        for (int i = 0; i < s->Lout; i++) {
+            double v = b[o];
+            for (int c = 0; c < s->Cin; c++)
+                for (int k = 0; k < s->K; k++) {
+                    int p = i * s->stride - s->pad + k * s->dil;
+                    if (p >= 0 && p < s->Lin)
+                        v += (double)w[((size_t)o * s->Cin + c) * s->K + k] *
+                             x[(size_t)c * s->Lin + p];
+                }
+            y[(size_t)o * s->Lout + i] = v;
+        }
+}
+
+static float *random_floats(size_t n, unsigned *r, float scale)
+{
+    float *p = malloc(n * sizeof *p);
+    for (size_t i = 0; i < n; i++) {
+        *r = *r * 1664525u + 1013904223u;
+        p[i] = ((float)(*r >> 8) / 16777216.0f - 0.5f) * scale;
+    }
+    return p;
+}
+
+static void test_conv_jobs(void **state)
+{
+    (void)state;
+    const int shapes[][5] = {/* Cin, Cout, L, K, stride */
+                             {224, 224, 32, 3, 1}, {224, 672, 32, 1, 1}, {192, 224, 128, 8, 4},
+                             {160, 160, 256, 3, 1}, {130, 128, 512, 3, 1}, {64, 200, 40, 3, 1}};
+    unsigned r = 7;
+    for (size_t t = 0; t < sizeof shapes / sizeof shapes[0]; t++) {
+        const int *q = shapes[t], B = 3;
+        dm_conv1d_shape s = {.B = B, .Cin = q[0], .Cout = q[1], .Lin = q[2], .K = q[3],
+                             .stride = q[4], .pad = q[3] == 8 ? 2 : (q[3] - 1) / 2, .dil = 1};
+        s.Lout = dm_conv1d_out_len(s.Lin, s.K, s.stride, s.pad, s.dil);
+        const size_t xs = (size_t)s.Cin * s.Lin, ys = (size_t)s.Cout * s.Lout;
+        float *x = random_floats(B * xs, &r, 2.0f);
+        float *w = random_floats((size_t)s.Cout * s.Cin * s.K, &r, 0.1f);
+        float *b = random_floats(s.Cout, &r, 1.0f);
+        size_t need = dm_conv1d_forward_scratch(&s) + 1;
+        float *scr = zeros(2 * need), *y[3], *one = zeros(ys);
+        double *ref = malloc(ys * sizeof *ref);
+        for (int th = 1; th <= 2; th++) {
+            int prev = dm_threads_begin(th);
+            dm_scratch sc = {scr, need, 2};
+            y[th] = zeros(B * ys);
+            dm_conv1d_forward(y[th], x, w, b, &s, &sc);
+            dm_threads_end(prev);
+        }
+        dm_conv1d_shape s1 = s;
+        s1.B = 1;
+        dm_scratch sc1 = {scr, need, 1};
+        dm_conv1d_forward(one, x + xs, w, b, &s1, &sc1);
+        char what[96];
+        snprintf(what, sizeof what, "conv %dx%dx%d k%d s%d: 1 vs 2 threads", s.Cin, s.Cout,
+                 s.Lin, s.K, s.stride);
+        if (memcmp(y[1], y[2], B * ys * sizeof(float)) != 0)
+            fail_msg("%s: not the same bits", what);
+        if (memcmp(one, y[1] + ys, ys * sizeof(float)) != 0)
+            fail_msg("%s: item 1 alone differs from item 1 in the batch", what);
+        for (int i = 0; i < B; i++) {
+            direct_conv(ref, x + i * xs, w, b, &s);
+            float *reff = malloc(ys * sizeof *reff);
+            for (size_t j = 0; j < ys; j++)
+                reff[j] = (float)ref[j];
+            snprintf(what, sizeof what, "conv %dx%dx%d k%d s%d item %d", s.Cin, s.Cout, s.Lin,
+                     s.K, s.stride, i);
+            assert_close(what, y[1] + i * ys, reff, ys, 1e-5);
+            free(reff);
+        }
+        free(x), free(w), free(b), free(scr), free(one), free(ref), free(y[1]), free(y[2]);
+    }
+}
+
+/* Linear layers are cut into row blocks too. */
+static void test_linear_blocks(void **state)
+{
+    (void)state;
+    const int IN = 512, OUT = 448, B = 2;
+    unsigned r = 11;
+    float *x = random_floats((size_t)B * IN, &r, 2.0f), *w = random_floats((size_t)OUT * IN, &r, 0.1f);
+    float *b = random_floats(OUT, &r, 1.0f), *y1 = zeros((size_t)B * OUT), *y2 = zeros((size_t)B * OUT);
+    float *ref = zeros((size_t)B * OUT);
+    int prev = dm_threads_begin(1);
+    dm_linear_forward(y1, x, w, b, B, IN, OUT);
+    dm_threads_begin(2);
+    dm_linear_forward(y2, x, w, b, B, IN, OUT);
+    dm_threads_end(prev);
+    for (int i = 0; i < B; i++)
+        for (int o = 0; o < OUT; o++) {
+            double v = b[o];
+            for (int k = 0; k < IN; k++)
+                v += (double)w[(size_t)o * IN + k] * x[(size_t)i * IN + k];
+            ref[(size_t)i * OUT + o] = (float)v;
+        }
+    if (memcmp(y1, y2, (size_t)B * OUT * sizeof(float)) != 0)
+        fail_msg("linear: 1 and 2 threads give different bits");
+    assert_close("linear 512 -> 448", y1, ref, (size_t)B * OUT, 1e-5);
+    free(x), free(w), free(b), free(y1), free(y2), free(ref);
+}
+
 static int setup(void **state)
 {
     static fx_file f;
@@ -425,7 +535,8 @@ int main(void)
         cmocka_unit_test(test_film),           cmocka_unit_test(test_upsample),
         cmocka_unit_test(test_concat),         cmocka_unit_test(test_attention),
         cmocka_unit_test(test_time_embedding), cmocka_unit_test(test_class_embedding),
-        cmocka_unit_test(test_backward_accumulates),
+        cmocka_unit_test(test_backward_accumulates), cmocka_unit_test(test_conv_jobs),
+        cmocka_unit_test(test_linear_blocks),
     };
     return cmocka_run_group_tests_name("layers", tests, setup, teardown);
 }

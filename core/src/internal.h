@@ -46,6 +46,10 @@ void dm_sgemm_serial(bool trans_a, bool trans_b, int M, int N, int K, float alph
                      const float *A, int lda, const float *B, int ldb, float beta, float *C,
                      int ldc);
 
+/* y (M) += A (M x N, row-major) . x (N), single-threaded: a matrix-vector product reads A
+ * once, where a GEMM of one row would first copy it into its packed layout. */
+void dm_sgemv(int M, int N, const float *A, int lda, const float *x, float *y);
+
 /* Thread count for the calling thread's next passes (OpenMP regions and the
  * GEMM backend); 0 means all cores. Returns the previous OpenMP setting. */
 int dm_threads_begin(int n_threads);

@@ -201,23 +201,40 @@ static void im2col_tile(float *col, const float *x, const dm_conv1d_shape *s, in
     }
 }
 
-/* One tile: y[:, i0:i0+n] = bias + w . col. */
+/* Output channels per job: all of them, unless an item has fewer than DM_CONV_JOBS column
+ * tiles (the short sequences of the lowest levels), when the rows are cut into blocks (a
+ * multiple of 16, a function of the shape only) so that a batch of one still has
+ * DM_CONV_JOBS jobs to spread over the threads. */
+#define DM_CONV_JOBS 4
+
+static int conv_rows(const dm_conv1d_shape *s, int tiles)
+{
+    if (tiles >= DM_CONV_JOBS || s->Cout < 32 * DM_CONV_JOBS)
+        return s->Cout;
+    int blocks = (DM_CONV_JOBS + tiles - 1) / tiles;
+    return ((s->Cout + blocks - 1) / blocks + 15) / 16 * 16;
+}
+
+/* One job: rows o0 .. o0 + m - 1 of columns i0 .. i0 + n - 1,
+ * y[o0:o0+m, i0:i0+n] = bias + w[o0:o0+m] . col. */
 static void conv_tile_forward(float *y, const float *x, const float *w, const float *bias,
-                              const dm_conv1d_shape *s, int i0, int n, float *col)
+                              const dm_conv1d_shape *s, int o0, int m, int i0, int n,
+                              float *col)
 {
     const int CK = s->Cin * s->K, Lout = s->Lout;
-    for (int o = 0; o < s->Cout; o++) {
+    for (int o = o0; o < o0 + m; o++) {
         float v = bias ? bias[o] : 0.0f;
         float *yo = y + (size_t)o * Lout + i0;
         for (int i = 0; i < n; i++)
             yo[i] = v;
     }
+    const float *wo = w + (size_t)o0 * CK;
+    float *yo = y + (size_t)o0 * Lout + i0;
     if (conv_is_pointwise(s)) {
-        dm_sgemm_serial(false, false, s->Cout, n, CK, 1.0f, w, CK, x + i0, s->Lin, 1.0f, y + i0,
-                        Lout);
+        dm_sgemm_serial(false, false, m, n, CK, 1.0f, wo, CK, x + i0, s->Lin, 1.0f, yo, Lout);
     } else {
         im2col_tile(col, x, s, i0, n);
-        dm_sgemm_serial(false, false, s->Cout, n, CK, 1.0f, w, CK, col, n, 1.0f, y + i0, Lout);
+        dm_sgemm_serial(false, false, m, n, CK, 1.0f, wo, CK, col, n, 1.0f, yo, Lout);
     }
 }
 
@@ -225,7 +242,9 @@ void dm_conv1d_forward(float *out, const float *inp, const float *w, const float
                        const dm_conv1d_shape *s, const dm_scratch *sc)
 {
     const size_t xs = (size_t)s->Cin * s->Lin, ys = (size_t)s->Cout * s->Lout;
-    const int T = conv_tile(s), tiles = (s->Lout + T - 1) / T, jobs = s->B * tiles;
+    const int T = conv_tile(s), tiles = (s->Lout + T - 1) / T;
+    const int R = conv_rows(s, tiles), blocks = (s->Cout + R - 1) / R;
+    const int jobs = s->B * tiles * blocks;
     const size_t need = dm_conv1d_forward_scratch(s);
     /* the per-thread col regions that fit the scratch given */
     int copies = need == 0 ? 1 << 20 : (int)(sc->stride * (size_t)sc->copies / need);
@@ -243,9 +262,11 @@ void dm_conv1d_forward(float *out, const float *inp, const float *w, const float
         float *col = sc->p + (size_t)dm_thread_id() * need;
 #pragma omp for schedule(dynamic, 1)
         for (int j = 0; j < jobs; j++) {
-            int b = j / tiles, i0 = (j % tiles) * T;
+            int b = j / (tiles * blocks), r = j % (tiles * blocks);
+            int i0 = (r / blocks) * T, o0 = (r % blocks) * R;
             int n = s->Lout - i0 < T ? s->Lout - i0 : T;
-            conv_tile_forward(out + b * ys, inp + b * xs, w, bias, s, i0, n, col);
+            int m = s->Cout - o0 < R ? s->Cout - o0 : R;
+            conv_tile_forward(out + b * ys, inp + b * xs, w, bias, s, o0, m, i0, n, col);
         }
     }
 }
@@ -491,17 +512,26 @@ void dm_silu_backward(float *dinp, const float *dout, const float *inp, size_t n
 /* Linear                                                                    */
 /* ------------------------------------------------------------------------ */
 
+/* Rows of w per matrix-vector product: a function of the shape only (never of the thread
+ * count), so every output is computed by the same call whichever thread runs it. */
+#define DM_LINEAR_ROWS 64
+
 void dm_linear_forward(float *out, const float *inp, const float *w, const float *bias,
                        int B, int IN, int OUT)
 {
-    /* row by row, so that an item's result does not depend on the batch it is in
-     * (a GEMM over all rows may block them differently for different B) */
+    /* item by item, so that an item's result does not depend on the batch it is in; each
+     * item's rows in blocks spread over the threads */
+    const int blocks = (OUT + DM_LINEAR_ROWS - 1) / DM_LINEAR_ROWS;
     for (int b = 0; b < B; b++) {
         float *y = out + (size_t)b * OUT;
-        for (int o = 0; o < OUT; o++)
-            y[o] = bias ? bias[o] : 0.0f;
-        /* y (1, OUT) += inp[b] (1, IN) . w^T (IN, OUT) */
-        dm_sgemm(false, true, 1, OUT, IN, 1.0f, inp + (size_t)b * IN, IN, w, IN, 1.0f, y, OUT);
+        const float *x = inp + (size_t)b * IN;
+#pragma omp parallel for schedule(static) if (blocks > 1 && dm_par((double)OUT * IN))
+        for (int k = 0; k < blocks; k++) {
+            int o0 = k * DM_LINEAR_ROWS, n = OUT - o0 < DM_LINEAR_ROWS ? OUT - o0 : DM_LINEAR_ROWS;
+            for (int o = o0; o < o0 + n; o++)
+                y[o] = bias ? bias[o] : 0.0f;
+            dm_sgemv(n, IN, w + (size_t)o0 * IN, IN, x, y + o0); /* y += w x */
+        }
     }
 }
 

@@ -196,3 +196,9 @@ void dm_sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha,
         }
     }
 }
+
+void dm_sgemv(int M, int N, const float *A, int lda, const float *x, float *y)
+{
+    pthread_once(&blas_once, blas_single_thread);
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, M, N, 1.0f, A, lda, x, 1, 1.0f, y, 1);
+}
