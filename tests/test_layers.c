@@ -421,13 +421,13 @@ static void direct_conv(double *y, const float *x, const float *w, const float *
         }
 }
 
-static float *random_floats(size_t n, unsigned *r, float scale)
+/* n uniform numbers in [-scale/2, scale/2) from the next stream of the library's generator. */
+static float *random_floats(size_t n, unsigned *stream, float scale)
 {
     float *p = malloc(n * sizeof *p);
-    for (size_t i = 0; i < n; i++) {
-        *r = *r * 1664525u + 1013904223u;
-        p[i] = ((float)(*r >> 8) / 16777216.0f - 0.5f) * scale;
-    }
+    dm_rng_uniform(7, (*stream)++, 0, p, n);
+    for (size_t i = 0; i < n; i++)
+        p[i] = (p[i] - 0.5f) * scale;
     return p;
 }
 
@@ -437,7 +437,7 @@ static void test_conv_jobs(void **state)
     const int shapes[][5] = {/* Cin, Cout, L, K, stride */
                              {224, 224, 32, 3, 1}, {224, 672, 32, 1, 1}, {192, 224, 128, 8, 4},
                              {160, 160, 256, 3, 1}, {130, 128, 512, 3, 1}, {64, 200, 40, 3, 1}};
-    unsigned r = 7;
+    unsigned r = 0; /* the next stream */
     for (size_t t = 0; t < sizeof shapes / sizeof shapes[0]; t++) {
         const int *q = shapes[t], B = 3;
         dm_conv1d_shape s = {.B = B, .Cin = q[0], .Cout = q[1], .Lin = q[2], .K = q[3],
@@ -487,7 +487,7 @@ static void test_linear_blocks(void **state)
 {
     (void)state;
     const int IN = 512, OUT = 448, B = 2;
-    unsigned r = 11;
+    unsigned r = 100;
     float *x = random_floats((size_t)B * IN, &r, 2.0f), *w = random_floats((size_t)OUT * IN, &r, 0.1f);
     float *b = random_floats(OUT, &r, 1.0f), *y1 = zeros((size_t)B * OUT), *y2 = zeros((size_t)B * OUT);
     float *ref = zeros((size_t)B * OUT);
